@@ -1,0 +1,40 @@
+"""Time as a value: the engine and the rules never read the wall clock themselves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Where `now` comes from.
+
+    - `now()` returns a timezone-aware UTC datetime.
+    - Successive calls never go backwards.
+    """
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real clock, for the real world and the CLI."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to: simulations and tests."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        if delta < timedelta(0):
+            raise ValueError("time does not go backwards")
+        self._now += delta
