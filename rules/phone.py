@@ -167,16 +167,16 @@ class NumberParser:
 
     def __init__(self, region: str) -> None:
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
-        if metadata is None:
+        if metadata is None or metadata.country_code is None:
             raise ValueError(f"unknown region {region!r}")
         self.region = region.upper()
         self._country_code: int = metadata.country_code
         self._cc: str = str(metadata.country_code)
         self._national_prefix = _compile(metadata.national_prefix_for_parsing)
         self._idd = _compile(metadata.international_prefix)
-        main_region = phonenumbers.region_code_for_country_code(metadata.country_code)
+        main_region = phonenumbers.region_code_for_country_code(self._country_code)
         self._fast = main_region == self.region
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[metadata.country_code]
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[self._country_code]
         self._classifier = _TypeClassifier(metadata) if len(regions) == 1 else None
         self._timezones: dict[tuple[NumberType, str], tuple[str, ...]] = {}
         self._carriers: dict[tuple[NumberType, str], str] = {}
@@ -239,7 +239,7 @@ class NumberParser:
         zones = self._timezones.get(key)
         if zones is None:
             # time_zones_for_number minus its own number_type call: we know the type.
-            if phonenumbers.is_number_type_geographical(kind.pn_type, number.country_code):
+            if phonenumbers.is_number_type_geographical(kind.pn_type, number.country_code or 0):
                 zones = tuple(timezone.time_zones_for_geographical_number(number))
             else:
                 zones = tuple(timezone.time_zones_for_number(number))

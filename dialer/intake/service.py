@@ -24,7 +24,7 @@ from dialer.intake.pipeline import (
     screen_rows,
 )
 from dialer.intake.readers import LeadTable, TableInfo, open_lead_table, sha256_of_file
-from dialer.store import NewLead, UnitOfWork
+from dialer.store import NewLead, ReadUnitOfWork, UnitOfWork
 from rules.phone import DEFAULT_ALLOWED_TYPES, NumberType
 from rules.prefilter import REJECTIONS, Judge, StoreFacts, Verdict
 
@@ -83,7 +83,7 @@ class StoreFactsSource:
     """Facts from an open unit of work: a campaign's leads, suppressions in scope, dead numbers."""
 
     def __init__(
-        self, uow: UnitOfWork, *, now: datetime, campaign: str | None, campaign_id: int | None
+        self, uow: ReadUnitOfWork, *, now: datetime, campaign: str | None, campaign_id: int | None
     ) -> None:
         self._uow = uow
         self._now = now
