@@ -178,40 +178,69 @@ class NumberParser:
         self._fast = main_region == self.region
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[self._country_code]
         self._classifier = _TypeClassifier(metadata) if len(regions) == 1 else None
-        self._timezones: dict[tuple[NumberType, str], tuple[str, ...]] = {}
-        self._carriers: dict[tuple[NumberType, str], str] = {}
+        # Digits of a fast-path number that decide its carrier and time-zone look-ups.
+        self._depth = max(_TIMEZONE_KEY.depth_under(self._cc), _CARRIER_KEY.depth_under(self._cc))
+        self._lookups: dict[tuple[NumberType, str], tuple[str, tuple[str, ...]]] = {}
 
     def parse(self, cleaned: str) -> PhoneInfo | ParseFailure:
         """The number's E.164 form, type, region, carrier and time zones, or why not."""
         national = self._fast_national(cleaned) if self._fast else None
         if national is not None:
-            number = phonenumbers.PhoneNumber(
-                country_code=self._country_code, national_number=int(national)
-            )
-            if self._classifier is not None:
-                kind = self._classifier.classify(national)
-                region: str | None = self.region
-            else:
-                kind = _TYPE_BY_PN[phonenumbers.number_type(number)]
-                region = phonenumbers.region_code_for_number(number)
-            e164 = f"+{self._cc}{national}"
-        else:
-            try:
-                number = phonenumbers.parse(cleaned, self.region)
-            except phonenumbers.NumberParseException:
-                return ParseFailure.UNPARSEABLE
-            kind = _TYPE_BY_PN[phonenumbers.number_type(number)]
-            region = phonenumbers.region_code_for_number(number)
-            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return self._parse_fast(national)
+        try:
+            number = phonenumbers.parse(cleaned, self.region)
+        except phonenumbers.NumberParseException:
+            return ParseFailure.UNPARSEABLE
+        if (
+            self._classifier is not None
+            and number.country_code == self._country_code
+            and not number.italian_leading_zero
+        ):
+            # Parsed into our single-region country code: the rest is the fast path's.
+            return self._parse_fast(str(number.national_number))
+        kind = _TYPE_BY_PN[phonenumbers.number_type(number)]
         if kind is NumberType.UNKNOWN:
             return ParseFailure.INVALID
-        return PhoneInfo(
-            e164=e164,
-            number_type=kind,
-            region=region,
-            carrier=self._carrier(number, kind, e164),
-            timezones=self._timezones_of(number, kind, e164),
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        key = (kind, f"{_TIMEZONE_KEY.of(e164)}|{_CARRIER_KEY.of(e164)}")
+        name, zones = self._lookups.get(key) or self._look_up(key, number, kind)
+        region = phonenumbers.region_code_for_number(number)
+        return PhoneInfo(e164, kind, region, name, zones)
+
+    def _parse_fast(self, national: str) -> PhoneInfo | ParseFailure:
+        if self._classifier is not None:
+            kind = self._classifier.classify(national)
+            region: str | None = self.region
+        else:
+            number = self._number(national)
+            kind = _TYPE_BY_PN[phonenumbers.number_type(number)]
+            region = phonenumbers.region_code_for_number(number)
+        if kind is NumberType.UNKNOWN:
+            return ParseFailure.INVALID
+        e164 = f"+{self._cc}{national}"
+        key = (kind, e164[: 1 + self._depth])
+        found = self._lookups.get(key)
+        if found is None:
+            found = self._look_up(key, self._number(national), kind)
+        return PhoneInfo(e164, kind, region, found[0], found[1])
+
+    def _number(self, national: str) -> phonenumbers.PhoneNumber:
+        return phonenumbers.PhoneNumber(
+            country_code=self._country_code, national_number=int(national)
         )
+
+    def _look_up(
+        self, key: tuple[NumberType, str], number: phonenumbers.PhoneNumber, kind: NumberType
+    ) -> tuple[str, tuple[str, ...]]:
+        """phonenumbers' carrier.name_for_number and timezone.time_zones_for_number, minus
+        their own number_type calls (we know the type)."""
+        name = carrier.name_for_valid_number(number, "en") if kind in _CARRIER_TYPES else ""
+        if phonenumbers.is_number_type_geographical(kind.pn_type, number.country_code or 0):
+            zones = tuple(timezone.time_zones_for_geographical_number(number))
+        else:
+            zones = tuple(timezone.time_zones_for_number(number))
+        self._lookups[key] = (name, zones)
+        return name, zones
 
     def _fast_national(self, cleaned: str) -> str | None:
         """The national significant number phonenumbers.parse would find, for shapes it
@@ -232,29 +261,6 @@ class NumberParser:
             return None
         return national
 
-    def _timezones_of(
-        self, number: phonenumbers.PhoneNumber, kind: NumberType, e164: str
-    ) -> tuple[str, ...]:
-        key = (kind, _TIMEZONE_KEY.of(e164))
-        zones = self._timezones.get(key)
-        if zones is None:
-            # time_zones_for_number minus its own number_type call: we know the type.
-            if phonenumbers.is_number_type_geographical(kind.pn_type, number.country_code or 0):
-                zones = tuple(timezone.time_zones_for_geographical_number(number))
-            else:
-                zones = tuple(timezone.time_zones_for_number(number))
-            self._timezones[key] = zones
-        return zones
-
-    def _carrier(self, number: phonenumbers.PhoneNumber, kind: NumberType, e164: str) -> str:
-        key = (kind, _CARRIER_KEY.of(e164))
-        name = self._carriers.get(key)
-        if name is None:
-            # name_for_number minus its own number_type call: we know the type.
-            name = carrier.name_for_valid_number(number, "en") if kind in _CARRIER_TYPES else ""
-            self._carriers[key] = name
-        return name
-
 
 class _PrefixKey:
     """The part of a number that decides a longest-prefix look-up in one table.
@@ -265,7 +271,14 @@ class _PrefixKey:
     """
 
     def __init__(self, keys: Iterable[str]) -> None:
-        self._stems = frozenset(key[:i] for key in keys for i in range(1, len(key) + 1))
+        self._keys = tuple(keys)
+        self._stems = frozenset(key[:i] for key in self._keys for i in range(1, len(key) + 1))
+
+    def depth_under(self, country_code: str) -> int:
+        """How many leading digits decide the look-up for any number in `country_code`:
+        every key that can be a prefix of such a number is at most this long."""
+        relevant = [k for k in self._keys if k.startswith(country_code) or country_code.startswith(k)]
+        return max([len(country_code), *map(len, relevant)])
 
     def of(self, e164: str) -> str:
         digits = e164[1:]
@@ -292,17 +305,34 @@ class _Desc:
             return cls(frozenset(), None)
         return cls(frozenset(desc.possible_length or ()), _compile(desc.national_number_pattern))
 
-    def matches(self, national: str) -> bool:
-        # phonenumbers' _is_number_matching_desc: lengths gate first, then a full match.
-        if self.pattern is None:
-            return False
-        if self.lengths and len(national) not in self.lengths:
-            return False
-        return self.pattern.fullmatch(national) is not None
+    def pattern_for(self, length: int) -> re.Pattern[str] | None:
+        """The pattern to try on a number of `length` digits; None when it cannot match.
+
+        phonenumbers' _is_number_matching_desc: a desc with no pattern never matches; one
+        with possible lengths is only tried on numbers of those lengths.
+        """
+        if self.pattern is None or (self.lengths and length not in self.lengths):
+            return None
+        return self.pattern
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Plan:
+    """The patterns `_TypeClassifier` tries for numbers of one length, in order."""
+
+    general: re.Pattern[str] | None
+    # The special types' patterns as one alternation of named groups, in phonenumbers'
+    # order: a full match takes the first alternative that matches the whole number,
+    # which is the first type of the decision list that matches. One call instead of eight.
+    special: re.Pattern[str] | None
+    special_kinds: dict[str, NumberType]
+    fixed: re.Pattern[str] | None
+    mobile: re.Pattern[str] | None
 
 
 class _TypeClassifier:
-    """phonenumbers' `_number_type_helper` decision list over one region's metadata."""
+    """phonenumbers' `_number_type_helper` decision list over one region's metadata, with
+    the descs that cannot match a given length dropped beforehand."""
 
     _SPECIAL: Final = (
         ("premium_rate", NumberType.PREMIUM_RATE),
@@ -321,20 +351,40 @@ class _TypeClassifier:
         self._fixed = _Desc.of(metadata.fixed_line)
         self._mobile = _Desc.of(metadata.mobile)
         self._same_fixed_and_mobile = bool(metadata.same_mobile_and_fixed_line_pattern)
+        self._plans: dict[int, _Plan] = {}
+
+    def _plan(self, length: int) -> _Plan:
+        plan = self._plans.get(length)
+        if plan is None:
+            special = [
+                (f"t{i}", pattern, kind)
+                for i, (desc, kind) in enumerate(self._special)
+                if (pattern := desc.pattern_for(length)) is not None
+            ]
+            combined = "|".join(f"(?P<{name}>{pattern.pattern})" for name, pattern, _ in special)
+            mobile = None if self._same_fixed_and_mobile else self._mobile.pattern_for(length)
+            plan = _Plan(
+                general=self._general.pattern_for(length),
+                special=re.compile(combined) if special else None,
+                special_kinds={name: kind for name, _, kind in special},
+                fixed=self._fixed.pattern_for(length),
+                mobile=mobile,
+            )
+            self._plans[length] = plan
+        return plan
 
     def classify(self, national: str) -> NumberType:
-        if not self._general.matches(national):
+        plan = self._plan(len(national))
+        if plan.general is None or plan.general.fullmatch(national) is None:
             return NumberType.UNKNOWN
-        for desc, kind in self._special:
-            if desc.matches(national):
-                return kind
-        if self._fixed.matches(national):
-            if self._same_fixed_and_mobile or self._mobile.matches(national):
+        if plan.special is not None and (found := plan.special.fullmatch(national)):
+            return plan.special_kinds[str(found.lastgroup)]
+        mobile = plan.mobile is not None and plan.mobile.fullmatch(national) is not None
+        if plan.fixed is not None and plan.fixed.fullmatch(national) is not None:
+            if self._same_fixed_and_mobile or mobile:
                 return NumberType.FIXED_LINE_OR_MOBILE
             return NumberType.FIXED_LINE
-        if not self._same_fixed_and_mobile and self._mobile.matches(national):
-            return NumberType.MOBILE
-        return NumberType.UNKNOWN
+        return NumberType.MOBILE if mobile else NumberType.UNKNOWN
 
 
 def _compile(pattern: str | None) -> re.Pattern[str] | None:

@@ -97,7 +97,10 @@ class Judge:
         assert item.info is not None
         if item.info.number_type not in self.allowed_types:
             return Verdict.TYPE_NOT_ALLOWED
-        e164 = item.info.e164
+        return self.verdict_for_number(item.info.e164, facts)
+
+    def verdict_for_number(self, e164: str, facts: StoreFacts) -> Verdict:
+        """The verdict for a valid number of an allowed type; call it in file order."""
         if e164 in self._seen or e164 in facts.existing_leads:
             return Verdict.DUPLICATE
         self._seen.add(e164)

@@ -25,12 +25,11 @@ from dialer.intake.service import (
     IntakeOptions,
     IntakeSummary,
     StoreFactsSource,
-    checked_rows,
+    checked_lines,
     import_file,
     rejected_share,
-    verdict_json,
 )
-from dialer.store import UnitOfWork
+from dialer.store import ReadUnitOfWork
 from rules.phone import DEFAULT_ALLOWED_TYPES, NumberType
 from rules.prefilter import REJECTIONS, Verdict
 
@@ -84,15 +83,15 @@ def check(
             facts = StoreFactsSource(uow, now=SystemClock().now(), campaign=campaign,
                                      campaign_id=campaign_id)
         progress = stack.enter_context(byte_progress("checking", not json_out))
-        info, chunks = stack.enter_context(checked_rows(file, options, facts, progress))
-        if json_out:
-            write = sys.stdout.write
-            for chunk in chunks:
-                write("".join(verdict_json(item) + "\n" for item in chunk))
-            return
+        info, chunks = stack.enter_context(checked_lines(file, options, facts, progress))
         counts: Counter[Verdict] = Counter()
-        for chunk in chunks:
-            counts.update(item.verdict for item in chunk)
+        for lines, verdicts in chunks:
+            if json_out:
+                sys.stdout.write("\n".join(lines) + "\n")
+            else:
+                counts.update(verdicts)
+        if json_out:
+            return
     summary = IntakeSummary(file=file.name, kind=info.kind, encoding=info.encoding,
                             source=file.stem, verdicts=counts, rows_read=sum(counts.values()))
     _print_summary(summary, title=f"{file.name}: check")
@@ -121,7 +120,7 @@ def import_(
     now = SystemClock().now()
     with store_at(db) as store, store.write() as uow:
         options = IntakeOptions(
-            region=(region or _campaign_region(uow, campaign) or "CN").upper(),
+            region=(region or uow.campaign_region(campaign) or "CN").upper(),
             column=column, sheet=sheet,
             allowed_types=frozenset(allow_type or DEFAULT_ALLOWED_TYPES), workers=workers,
         )
@@ -139,11 +138,7 @@ def import_(
     _print_sources(sources)
 
 
-def _campaign_region(uow: UnitOfWork, campaign: str) -> str | None:
-    return uow.campaign_region(campaign)
-
-
-def _per_source(uow: UnitOfWork, campaign: str) -> dict[str, dict[str, float]]:
+def _per_source(uow: ReadUnitOfWork, campaign: str) -> dict[str, dict[str, float]]:
     """Totals per list source for the campaign: how many rows, how many dirty."""
     campaign_id = uow.campaign_id(campaign)
     totals: dict[str, dict[str, float]] = defaultdict(lambda: {"lists": 0, "rows": 0,

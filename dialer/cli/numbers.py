@@ -30,7 +30,7 @@ def status(
     now = SystemClock().now()
     with store_at(db) as store, store.read() as uow:
         record = uow.get_number_status(info.e164)
-        suppressions = [s for s in uow.list_suppressions() if s.e164 == info.e164]
+        suppressions = uow.list_suppressions(e164=info.e164)
     report = {
         "e164": info.e164,
         "type": info.number_type.value,

@@ -116,7 +116,7 @@ def list_(
     for name in ("number", "scope", "campaign", "reason", "since", "by"):
         table.add_column(name)
     for row in rows:
-        table.add_row(show(row.e164), row.scope.value, row.campaign, row.reason,
+        table.add_row(show(row.e164), row.scope.value, row.campaign or "", row.reason,
                       row.created_at.strftime("%Y-%m-%d %H:%M"), row.created_by)
     stdout.print(table)
 

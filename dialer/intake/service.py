@@ -7,7 +7,6 @@ list and adds no lead twice (every number is already a lead: `duplicate`).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Set
 from contextlib import contextmanager
@@ -15,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from dialer.intake import jsonl
 from dialer.intake.pipeline import (
     PARALLEL_MIN_BYTES,
     FactsSource,
     RowVerdict,
+    Screening,
+    check_lines,
     default_workers,
-    judge_chunks,
     screen_rows,
 )
 from dialer.intake.readers import LeadTable, TableInfo, open_lead_table, sha256_of_file
@@ -110,15 +111,28 @@ def checked_rows(
 ) -> Iterator[tuple[TableInfo, Iterator[list[RowVerdict]]]]:
     """Open `path` and give its rows' verdicts, chunk by chunk, in file order."""
     with open_lead_table(path, column=options.column, sheet=options.sheet) as table:
-        workers = _workers_for(table.info, options.workers)
-        chunks = screen_rows(
-            table.rows(),
-            phone_index=table.info.phone_index,
-            region=options.region,
-            workers=workers,
-            on_chunk=_progress_hook(table, progress),
-        )
-        yield table.info, judge_chunks(chunks, Judge(options.allowed_types), facts)
+        how = _screening(table.info, options)
+        hook = _progress_hook(table, progress)
+        yield table.info, screen_rows(table.rows(), table.info.phone_index, how, facts, hook)
+
+
+@contextmanager
+def checked_lines(
+    path: Path,
+    options: IntakeOptions,
+    facts: FactsSource | None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[TableInfo, Iterator[tuple[list[str], list[Verdict]]]]]:
+    """Open `path` and give its rows' `leads check --json` lines, chunk by chunk."""
+    with open_lead_table(path, column=options.column, sheet=options.sheet) as table:
+        how = _screening(table.info, options)
+        hook = _progress_hook(table, progress)
+        yield table.info, check_lines(table.rows(), table.info.phone_index, how, facts, hook)
+
+
+def _screening(info: TableInfo, options: IntakeOptions) -> Screening:
+    return Screening(region=options.region, allowed_types=options.allowed_types,
+                     workers=_workers_for(info, options.workers))
 
 
 def _workers_for(info: TableInfo, requested: int | None) -> int:
@@ -135,22 +149,8 @@ def _progress_hook(table: LeadTable, progress: Progress | None) -> Callable[[], 
 
 
 def verdict_json(item: RowVerdict) -> str:
-    """One line of `leads check --json` output (a public contract: keep the fields stable)."""
-    info = item.info
-    return json.dumps(
-        {
-            "row": item.row,
-            "raw": item.raw,
-            "status": "accepted" if item.verdict is Verdict.ACCEPTED else "rejected",
-            "e164": info.e164 if info else None,
-            "reason": None if item.verdict is Verdict.ACCEPTED else item.verdict.value,
-            "type": info.number_type.value if info else None,
-            "region": info.region if info else None,
-            "timezones": list(info.timezones) if info else [],
-            "carrier": (info.carrier or None) if info else None,
-        },
-        ensure_ascii=False,
-    )
+    """One line of `leads check --json` output for a judged row."""
+    return jsonl.join(jsonl.parts(item.row, item.raw, item.info), item.verdict)
 
 
 def import_file(

@@ -1,0 +1,244 @@
+"""Campaigns: who to call, how to dial, under which rules, over which lines, saying what.
+
+A campaign file may name its compliance profile (a shipped profile's name or a profile
+file), its line pools and its script by a path relative to the campaign file, or give
+them inline. `load_campaign` loads every referenced file too and fails as a whole when
+any of them is invalid; the error names the referenced file and its own problems.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Final, TypeVar
+
+import phonenumbers
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
+
+from dialer.config.compliance import ComplianceProfile, is_profile_path, load_profile
+from dialer.config.fields import (
+    STRICT_KEYS,
+    Duration,
+    FrozenMap,
+    Name,
+    Problem,
+    empty_map,
+    raise_problems,
+    show_value,
+)
+from dialer.config.lines import LinePools, load_lines
+from dialer.config.loader import base_dir_of, load_yaml, parse_data
+from dialer.config.script import Script, load_script
+from dialer.errors import ConfigError
+from rules.dispositions import Disposition
+from rules.phone import DEFAULT_ALLOWED_TYPES, NumberType
+
+T = TypeVar("T")
+
+
+class Purpose(enum.StrEnum):
+    """Why the campaign calls; compliance rules differ by purpose."""
+
+    MARKETING = "marketing"
+    SERVICE = "service"  # notifications, reminders, cart recovery for consenting customers
+    COLLECTIONS = "collections"
+
+
+class DialMode(enum.StrEnum):
+    """How calls are placed and who takes them."""
+
+    PREVIEW = "preview"  # an agent sees the lead first and starts the call
+    PROGRESSIVE = "progressive"  # one call per free agent
+    PREDICTIVE = "predictive"  # more calls than free agents, paced by the answer rate
+    ROBOCALL = "robocall"  # a script takes every answered call
+
+
+def _region(value: object) -> str:
+    code = value.upper() if isinstance(value, str) else value
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise PydanticCustomError(
+            "region",
+            "expected a region code phonenumbers knows, such as 'CN' or 'US', got {shown}",
+            {"shown": show_value(value)},
+        )
+    return str(code)
+
+
+def _number_types(value: object) -> object:
+    if isinstance(value, list | tuple) and NumberType.UNKNOWN.value in value:
+        raise PydanticCustomError("number_type", "'unknown' is not a type of number one may dial")
+    return value
+
+
+Region = Annotated[str, BeforeValidator(_region)]
+
+
+def _load_reference(reference: str, info: ValidationInfo, load: Callable[[Path], T]) -> T:
+    """Load the file a campaign refers to, relative to the campaign file's folder."""
+    base_dir = base_dir_of(info)
+    if base_dir is None:
+        raise PydanticCustomError(
+            "reference",
+            "'{reference}' refers to a file, but these settings did not come from a"
+            " file to find it beside; give the settings inline",
+            {"reference": reference},
+        )
+    return _loaded(reference, lambda: load(base_dir / reference))
+
+
+def _loaded(reference: str, load: Callable[[], T]) -> T:
+    try:
+        return load()
+    except ConfigError as exc:
+        detail = textwrap.indent(str(exc), "    ")
+        raise PydanticCustomError(
+            "reference",
+            "'{reference}' is invalid:\n{detail}",
+            {"reference": reference, "detail": detail},
+        ) from None
+
+
+def _compliance(value: object, info: ValidationInfo) -> object:
+    if not isinstance(value, str):
+        return value
+    if is_profile_path(value):
+        return _load_reference(value, info, load_profile)
+    try:
+        return load_profile(value)
+    except ConfigError as exc:
+        raise PydanticCustomError("reference", "{detail}", {"detail": str(exc)}) from None
+
+
+def _lines(value: object, info: ValidationInfo) -> object:
+    return _load_reference(value, info, load_lines) if isinstance(value, str) else value
+
+
+def _script(value: object, info: ValidationInfo) -> object:
+    return _load_reference(value, info, load_script) if isinstance(value, str) else value
+
+
+def _leads_file(value: object, info: ValidationInfo) -> object:
+    base_dir = base_dir_of(info)
+    if isinstance(value, str) and base_dir is not None and not Path(value).is_absolute():
+        return base_dir / value
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Leads:
+    """Where the campaign's leads come from."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    file: Annotated[Path, BeforeValidator(_leads_file)] | None = None  # CSV or Excel
+    source: str | None = None  # the vendor or system that supplies them
+    column: str | None = None  # the phone column, when it cannot be guessed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dial:
+    """How calls are placed."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    mode: DialMode = DialMode.PROGRESSIVE
+    max_attempts: PositiveInt = 3  # per lead
+    ring_timeout: Duration = timedelta(seconds=25)
+    abandon_after: Duration = timedelta(seconds=2)  # answered with nobody to take it
+    max_concurrent: PositiveInt | None = None  # calls at once; required for robocall
+    abandon_rate_target: Annotated[float, Field(gt=0, le=0.03)] = 0.03
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Agents:
+    """The agents who take calls; the times drive the simulation."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    count: NonNegativeInt = 0
+    talk_time: Duration | None = None  # mean talk time of a call
+    wrap_up: Duration | None = None  # mean after-call work
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryRule:
+    """When to call again after a disposition: after a delay, within a range, or never."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    after: Duration | None = None
+    after_min: Duration | None = None
+    after_max: Duration | None = None
+    dead: bool = False  # never call this lead again
+
+    def __post_init__(self) -> None:
+        low, high = self.after_min, self.after_max
+        ranged = low is not None or high is not None
+        problems: list[Problem] = []
+        if sum((self.after is not None, ranged, self.dead)) != 1:
+            message = "give one of 'after', 'after_min' with 'after_max', or 'dead: true'"
+            problems.append(((), message))
+        elif ranged and (low is None or high is None):
+            problems.append(((), "'after_min' and 'after_max' go together"))
+        elif low is not None and high is not None and low > high:
+            problems.append((("after_max",), "must not be less than after_min"))
+        raise_problems(problems)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Campaign:
+    """One campaign, with its compliance profile, lines and script loaded."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    name: Name
+    description: str = ""
+    purpose: Purpose = Purpose.MARKETING
+    region: Region = "CN"  # default region for numbers written without a country code
+    allowed_number_types: Annotated[
+        frozenset[NumberType], BeforeValidator(_number_types), Field(min_length=1)
+    ] = DEFAULT_ALLOWED_TYPES
+    leads: Leads | None = None
+    dial: Dial = field(default_factory=Dial)
+    agents: Agents = field(default_factory=Agents)
+    compliance: Annotated[ComplianceProfile, BeforeValidator(_compliance)]
+    lines: Annotated[LinePools, BeforeValidator(_lines)] | None = None
+    script: Annotated[Script, BeforeValidator(_script)] | None = None
+    retry: FrozenMap[Disposition, RetryRule] = field(default_factory=empty_map)
+
+    def __post_init__(self) -> None:
+        problems: list[Problem] = []
+        if self.dial.mode is DialMode.ROBOCALL:
+            required = "required when dial.mode is 'robocall'"
+            if self.script is None:
+                problems.append((("script",), required))
+            if self.dial.max_concurrent is None:
+                problems.append((("dial", "max_concurrent"), required))
+        raise_problems(problems)
+
+
+_CAMPAIGN_SOURCE: Final = "<campaign>"
+
+
+def load_campaign(path: str | os.PathLike[str]) -> Campaign:
+    """Load a campaign file and every file it refers to; all valid, or ConfigError."""
+    return load_yaml(path, Campaign)
+
+
+def parse_campaign(
+    data: Mapping[str, object], source_name: str = _CAMPAIGN_SOURCE, *, base_dir: Path | None = None
+) -> Campaign:
+    """Validate a campaign given as parsed data; file references need `base_dir`."""
+    return parse_data(data, Campaign, source_name, base_dir=base_dir)

@@ -1,0 +1,39 @@
+"""The store: campaigns, lead lists, leads, suppressions, number statuses and the audit log.
+
+SQLite is the embedded default; PostgreSQL is the store several workers share. Open it
+with `open_store()`, then work inside `store.write()` or `store.read()`::
+
+    store = open_store()  # $DIALER_DB or sqlite:///dialer.db, migrated to the newest schema
+    with store.write() as uow:
+        campaign_id = uow.ensure_campaign("spring", default_region="CN", now=now)
+
+Every failure of the database surfaces as `dialer.errors.StoreError`.
+"""
+
+from dialer.store.engine import default_url, mask_url
+from dialer.store.queries import ReadUnitOfWork
+from dialer.store.records import (
+    AuditEntry,
+    Lead,
+    LeadList,
+    NewLead,
+    Suppression,
+    SuppressionScope,
+)
+from dialer.store.store import Store, open_store
+from dialer.store.unit_of_work import UnitOfWork
+
+__all__ = [
+    "AuditEntry",
+    "Lead",
+    "LeadList",
+    "NewLead",
+    "ReadUnitOfWork",
+    "Store",
+    "Suppression",
+    "SuppressionScope",
+    "UnitOfWork",
+    "default_url",
+    "mask_url",
+    "open_store",
+]

@@ -1,0 +1,189 @@
+"""The store's tables, as SQLAlchemy Core metadata.
+
+This module is the model that `migrations/versions/` must build; a test compares the
+two on every supported database. JSON documents are stored as text (`json.dumps` with
+`ensure_ascii=False`), so both SQLite and PostgreSQL keep them byte for byte.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def require_aware(value: datetime, name: str = "datetime") -> datetime:
+    """`value` converted to UTC; raises ValueError if it is naive."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (got a naive datetime)")
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in Python; naive UTC text in SQLite, timestamptz in PostgreSQL.
+
+    - binding a naive datetime raises ValueError;
+    - results are always aware UTC, microseconds intact, on every database.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(DateTime())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = require_aware(value)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: A 64-bit id that still autoincrements in SQLite (only INTEGER PRIMARY KEY does).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("default_region", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("settings", Text, nullable=False, server_default="{}"),
+)
+
+lead_lists = Table(
+    "lead_lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("source", String(100), nullable=False, server_default="unknown"),
+    Column("file_name", Text, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("summary", Text, nullable=False, server_default="{}"),
+    UniqueConstraint("campaign_id", "content_sha256"),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("list_id", Integer, ForeignKey("lead_lists.id"), nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("e164", String(32), nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("attributes", Text, nullable=False, server_default="{}"),
+    Column("region", String(8), nullable=False, server_default=""),
+    Column("number_type", String(32), nullable=False, server_default=""),
+    Column("timezones", Text, nullable=False, server_default=""),
+    Column("carrier", Text, nullable=False, server_default=""),
+    Column("state", String(32), nullable=False, server_default="ready"),
+    Column("attempts_made", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("campaign_id", "e164"),
+    Index(None, "campaign_id", "state", "next_attempt_at"),
+)
+
+number_status = Table(
+    "number_status",
+    metadata,
+    Column("e164", String(32), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("recheck_at", UTCDateTime, nullable=True),
+    Column("detail", Text, nullable=False, server_default=""),
+)
+
+# The unique constraint's index leads with e164, so it also serves lookups by number.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("e164", String(32), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("campaign", String(200), nullable=False, server_default=""),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("e164", "scope", "campaign"),
+    CheckConstraint(
+        "(scope = 'global' AND campaign = '') OR (scope = 'campaign' AND campaign <> '')",
+        name="scope_matches_campaign",
+    ),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("attempt_id", String(64), primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("lead_id", BigId, ForeignKey("leads.id"), nullable=False),
+    Column("e164", String(32), nullable=False),
+    Column("trunk", String(100), nullable=False),
+    Column("caller_id", String(32), nullable=False),
+    Column("placed_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("sip_status", Integer, nullable=True),
+    Column("q850_cause", Integer, nullable=True),
+    Column("disposition", String(32), nullable=True),
+    Column("agent_id", String(100), nullable=True),
+    Column("abandoned", Boolean, nullable=False, server_default=false()),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "lead_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Index(None, "subject", "id"),
+)

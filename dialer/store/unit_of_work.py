@@ -1,0 +1,321 @@
+"""Write-side operations of a unit of work: everything that changes the database."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Dialect, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeEngine
+
+from dialer.errors import StoreError
+from dialer.store.queries import TIMEZONE_SEPARATOR, ReadUnitOfWork
+from dialer.store.records import NewLead, SuppressionScope
+from dialer.store.schema import (
+    audit_log,
+    campaigns,
+    lead_lists,
+    number_status,
+    require_aware,
+    suppressions,
+)
+from dialer.store.schema import leads as leads_table
+from rules.number_status import NumberStatusRecord
+
+#: Leads sent to the database in one executemany.
+INSERT_BATCH = 10_000
+_LEAD_COLUMNS = (
+    "campaign_id",
+    "list_id",
+    "row_number",
+    "e164",
+    "raw",
+    "attributes",
+    "region",
+    "number_type",
+    "timezones",
+    "carrier",
+    "created_at",
+)
+# One encoder for every lead: json.dumps with options builds a new one per call.
+_LEAD_ATTRIBUTES_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+class UnitOfWork(ReadUnitOfWork):
+    """Queries and changes inside one write transaction (`Store.write()`).
+
+    - nothing is visible to others until the `with` block ends without an exception;
+      then everything is committed at once, otherwise nothing is;
+    - on SQLite the transaction holds the database's write lock from its start
+      (BEGIN IMMEDIATE), so two writers queue instead of deadlocking;
+    - the store never reads the clock: each change takes its time as `now` (aware);
+    - a constraint violation (a duplicate lead, a second list with the same content)
+      raises StoreError and the whole unit is rolled back;
+    - suppression and number-status changes write an audit entry in the same
+      transaction; adding an existing suppression or removing a missing one returns
+      False and writes none; every `put_number_status` is audited.
+    """
+
+    # campaigns and lists
+
+    def ensure_campaign(self, name: str, *, default_region: str, now: datetime) -> int:
+        """The id of the campaign called `name`, created if it does not exist yet.
+
+        An existing campaign is returned as it is (its region is not changed).
+        """
+        now = require_aware(now, "now")
+        existing = self.campaign_id(name)
+        if existing is not None:
+            return existing
+        stmt = _dialect_insert(self._conn.dialect.name, campaigns).values(
+            name=name, default_region=default_region, created_at=now, settings="{}"
+        )
+        self._conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        created = self.campaign_id(name)
+        if created is None:  # pragma: no cover - the insert or a concurrent one made it
+            raise StoreError("campaign could not be created")
+        return created
+
+    def create_list(
+        self, campaign_id: int, *, source: str, file_name: str, sha256: str, now: datetime
+    ) -> int:
+        """Record an imported file; StoreError if the campaign already has this content."""
+        now = require_aware(now, "now")
+        stmt = lead_lists.insert().values(
+            campaign_id=campaign_id,
+            source=source,
+            file_name=file_name,
+            content_sha256=sha256,
+            imported_at=now,
+            summary="{}",
+        )
+        key = self._conn.execute(stmt).inserted_primary_key
+        if key is None:  # pragma: no cover - every supported database reports it
+            raise StoreError("lead list id was not returned")
+        return int(key[0])
+
+    def set_list_summary(self, list_id: int, summary: Mapping[str, object]) -> None:
+        """Replace the import summary (a JSON document) of a list."""
+        stmt = update(lead_lists).where(lead_lists.c.id == list_id).values(summary=_json(summary))
+        if self._conn.execute(stmt).rowcount != 1:
+            raise StoreError(f"no lead list with id {list_id}")
+
+    # leads
+
+    def insert_leads(self, leads: Sequence[NewLead]) -> int:
+        """Insert leads in batches of `INSERT_BATCH`; returns how many were inserted.
+
+        A lead whose (campaign_id, e164) already exists is not skipped: it raises
+        StoreError and the unit rolls back. Callers filter with `existing_e164s` first.
+        A naive `created_at` raises ValueError.
+        """
+        dialect = self._conn.dialect
+        # SQL compiled once by Core, rows sent straight to the driver's executemany:
+        # per-row parameter processing in Core costs more than the insert itself.
+        compiled = leads_table.insert().inline().compile(dialect=dialect, column_keys=_LEAD_COLUMNS)
+        if compiled.positional and tuple(compiled.positiontup or ()) != _LEAD_COLUMNS:
+            raise StoreError("unexpected column order in the compiled lead INSERT")
+        to_db = _DatetimeBinder(leads_table.c.created_at.type.dialect_impl(dialect), dialect)
+        for start in range(0, len(leads), INSERT_BATCH):
+            rows = _lead_rows(leads[start : start + INSERT_BATCH], to_db)
+            if compiled.positional:
+                self._conn.exec_driver_sql(compiled.string, rows)
+            else:
+                named = [dict(zip(_LEAD_COLUMNS, row, strict=True)) for row in rows]
+                self._conn.exec_driver_sql(compiled.string, named)
+        return len(leads)
+
+    # suppressions
+
+    def add_suppression(
+        self,
+        e164: str,
+        *,
+        scope: SuppressionScope,
+        campaign: str | None,
+        reason: str,
+        actor: str,
+        now: datetime,
+    ) -> bool:
+        """Suppress a number; False (and no audit entry) if exactly this one existed."""
+        now = require_aware(now, "now")
+        scope, campaign_key = _scope_key(scope, campaign)
+        stmt = _dialect_insert(self._conn.dialect.name, suppressions).values(
+            e164=e164,
+            scope=scope.value,
+            campaign=campaign_key,
+            reason=reason,
+            created_at=now,
+            created_by=actor,
+        )
+        stmt = stmt.on_conflict_do_nothing(index_elements=["e164", "scope", "campaign"])
+        # RETURNING, not rowcount: PostgreSQL reports 1 from an implicit RETURNING id.
+        if self._conn.execute(stmt.returning(suppressions.c.id)).first() is None:
+            return False
+        detail = {"scope": scope.value, "campaign": campaign_key, "reason": reason}
+        self.audit("suppression.added", actor=actor, subject=e164, detail=detail, now=now)
+        return True
+
+    def remove_suppression(
+        self,
+        e164: str,
+        *,
+        scope: SuppressionScope,
+        campaign: str | None,
+        actor: str,
+        now: datetime,
+    ) -> bool:
+        """Lift a suppression; False (and no audit entry) if there was none."""
+        now = require_aware(now, "now")
+        scope, campaign_key = _scope_key(scope, campaign)
+        stmt = (
+            suppressions.delete()
+            .where(
+                suppressions.c.e164 == e164,
+                suppressions.c.scope == scope.value,
+                suppressions.c.campaign == campaign_key,
+            )
+            .returning(suppressions.c.reason)
+        )
+        removed = self._conn.execute(stmt).scalars().all()
+        if not removed:
+            return False
+        detail = {"scope": scope.value, "campaign": campaign_key, "reason": removed[0]}
+        self.audit("suppression.removed", actor=actor, subject=e164, detail=detail, now=now)
+        return True
+
+    # number status
+
+    def put_number_status(self, record: NumberStatusRecord, *, actor: str) -> None:
+        """Store a number's status (one row per number, shared by all campaigns).
+
+        The last write wins. The audit entry is stamped with `record.observed_at` and
+        carries the old and the new status.
+        """
+        observed_at = require_aware(record.observed_at, "observed_at")
+        recheck_at = None
+        if record.recheck_at is not None:
+            recheck_at = require_aware(record.recheck_at, "recheck_at")
+        old = self._conn.execute(
+            select(number_status.c.status)
+            .where(number_status.c.e164 == record.e164)
+            .with_for_update()
+        ).scalar_one_or_none()
+        values: dict[str, Any] = {
+            "status": record.status.value,
+            "observed_at": observed_at,
+            "source": record.source,
+            "recheck_at": recheck_at,
+            "detail": record.detail,
+        }
+        stmt = _dialect_insert(self._conn.dialect.name, number_status).values(
+            e164=record.e164, **values
+        )
+        self._conn.execute(stmt.on_conflict_do_update(index_elements=["e164"], set_=values))
+        detail = {
+            "old_status": old,
+            "new_status": record.status.value,
+            "source": record.source,
+            "recheck_at": None if recheck_at is None else recheck_at.isoformat(),
+        }
+        self.audit(
+            "number_status.put", actor=actor, subject=record.e164, detail=detail, now=observed_at
+        )
+
+    # audit
+
+    def audit(
+        self, action: str, *, actor: str, subject: str, detail: Mapping[str, object], now: datetime
+    ) -> None:
+        """Append an entry to the audit log (datetimes and enums in `detail` become text)."""
+        now = require_aware(now, "now")
+        self._conn.execute(
+            audit_log.insert().values(
+                at=now, actor=actor, action=action, subject=subject, detail=_json(detail)
+            )
+        )
+
+
+class _DatetimeBinder:
+    """A column type's bind processing for datetimes, done once per distinct value.
+
+    Leads of one import share their `created_at`, so remembering the last value saves
+    converting the same instant a million times.
+    """
+
+    def __init__(self, column_type: TypeEngine[Any], dialect: Dialect) -> None:
+        processor = column_type.bind_processor(dialect)
+        self._process: Callable[[Any], Any] = processor or _unchanged
+        self._last: datetime | None = None
+        self._last_bound: object = None
+
+    def __call__(self, value: datetime) -> object:
+        if value is not self._last:
+            self._last_bound = self._process(value)
+            self._last = value
+        return self._last_bound
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def _lead_rows(batch: Sequence[NewLead], to_db: _DatetimeBinder) -> list[tuple[object, ...]]:
+    """`batch` as parameter tuples in `_LEAD_COLUMNS` order."""
+    encode = _LEAD_ATTRIBUTES_ENCODER.encode
+    join = TIMEZONE_SEPARATOR.join
+    return [
+        (
+            lead.campaign_id,
+            lead.list_id,
+            lead.row_number,
+            lead.e164,
+            lead.raw,
+            encode(lead.attributes),
+            lead.region,
+            lead.number_type,
+            join(lead.timezones),
+            lead.carrier,
+            to_db(lead.created_at),
+        )
+        for lead in batch
+    ]
+
+
+def _dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that supports ON CONFLICT on this database."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise StoreError(f"unsupported database: {dialect}")
+
+
+def _scope_key(scope: SuppressionScope, campaign: str | None) -> tuple[SuppressionScope, str]:
+    """The scope and the stored campaign key ('' for global); ValueError if they disagree."""
+    scope = SuppressionScope(scope)
+    if scope is SuppressionScope.GLOBAL:
+        if campaign:
+            raise ValueError("a global suppression takes no campaign")
+        return scope, ""
+    if not campaign:
+        raise ValueError("a campaign suppression needs a campaign name")
+    return scope, campaign
+
+
+def _json(document: Mapping[str, object]) -> str:
+    return json.dumps(dict(document), ensure_ascii=False, sort_keys=True, default=_json_default)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return require_aware(value).isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
