@@ -277,7 +277,9 @@ class _PrefixKey:
     def depth_under(self, country_code: str) -> int:
         """How many leading digits decide the look-up for any number in `country_code`:
         every key that can be a prefix of such a number is at most this long."""
-        relevant = [k for k in self._keys if k.startswith(country_code) or country_code.startswith(k)]
+        relevant = [
+            k for k in self._keys if k.startswith(country_code) or country_code.startswith(k)
+        ]
         return max([len(country_code), *map(len, relevant)])
 
     def of(self, e164: str) -> str:

@@ -17,7 +17,7 @@ import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence, Set
+from collections.abc import Callable, Collection, Iterable, Iterator, Set
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -87,7 +87,10 @@ def screen_rows(
     chunks = _chunked(rows, phone_index, on_chunk, kept)
     for pairs, wires in _ordered(chunks, _screen_chunk, how):
         cells = kept.popleft()
-        screened = [_screened(number, raw, wire) for (number, raw), wire in zip(pairs, wires)]
+        screened = [
+            _screened(number, raw, wire)
+            for (number, raw), wire in zip(pairs, wires, strict=True)
+        ]
         known = _facts_for(facts, {s.info.e164 for s in screened if s.info is not None
                                    and s.info.number_type in judge.allowed_types})
         yield [

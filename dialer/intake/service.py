@@ -27,7 +27,7 @@ from dialer.intake.pipeline import (
 from dialer.intake.readers import LeadTable, TableInfo, open_lead_table, sha256_of_file
 from dialer.store import NewLead, ReadUnitOfWork, UnitOfWork
 from rules.phone import DEFAULT_ALLOWED_TYPES, NumberType
-from rules.prefilter import REJECTIONS, Judge, StoreFacts, Verdict
+from rules.prefilter import REJECTIONS, StoreFacts, Verdict
 
 Progress = Callable[[int, int], None]  # (bytes read, bytes in all)
 

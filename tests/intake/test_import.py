@@ -38,7 +38,9 @@ def write_csv(path: Path, rows: list[tuple[str, str, str]], encoding: str = "utf
     return path
 
 
-def run_import(store: Store, path: Path, campaign: str = "spring", **options: object) -> IntakeSummary:
+def run_import(
+    store: Store, path: Path, campaign: str = "spring", **options: object
+) -> IntakeSummary:
     with store.write() as uow:
         return import_file(uow, path, campaign=campaign, source="vendor-a",
                            options=IntakeOptions(**options), now=NOW, actor="test")  # type: ignore[arg-type]
@@ -68,14 +70,16 @@ def test_lead_keeps_its_other_columns(store: Store, tmp_path: Path) -> None:
         assert campaign_id is not None
         (lead,) = uow.leads_sample(campaign_id, 10)
     assert lead.attributes == {"姓名": "王伟", "城市": "上海"}
-    assert lead.number_type == "mobile" and lead.timezones == ("Asia/Shanghai",)
+    assert lead.number_type == "mobile"
+    assert lead.timezones == ("Asia/Shanghai",)
 
 
 def test_reimport_adds_nothing_twice(store: Store, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "leads.csv", ROWS)
     first = run_import(store, path)
     second = run_import(store, path)
-    assert second.already_imported and second.list_id == first.list_id
+    assert second.already_imported
+    assert second.list_id == first.list_id
     assert second.accepted == 0
     assert second.verdicts["duplicate"] == 4  # the three leads and the in-file duplicate
     with store.read() as uow:

@@ -11,7 +11,10 @@ from rules.prefilter import REJECTIONS, Judge, StoreFacts, Verdict, screen
 CN = NumberParser("CN")
 
 
-def verdicts(cells: list[str], facts: StoreFacts = StoreFacts(), **judge_args: object) -> list[str]:
+NO_FACTS = StoreFacts()
+
+
+def verdicts(cells: list[str], facts: StoreFacts = NO_FACTS, **judge_args: object) -> list[str]:
     judge = Judge(**judge_args)  # type: ignore[arg-type]
     return [judge.verdict(screen(i, raw, CN), facts).value for i, raw in enumerate(cells, 1)]
 
@@ -88,4 +91,5 @@ def test_a_suppressed_number_is_never_accepted(case: tuple[str, str], dead: bool
 def test_every_spelling_reaches_the_same_number(case: tuple[str, str]) -> None:
     e164, spelled = case
     item = screen(1, spelled, CN)
-    assert item.info is not None and item.info.e164 == e164
+    assert item.info is not None
+    assert item.info.e164 == e164
