@@ -190,21 +190,26 @@ class UnitOfWork(ReadUnitOfWork):
 
     # number status
 
-    def put_number_status(self, record: NumberStatusRecord, *, actor: str) -> None:
+    def put_number_status(self, record: NumberStatusRecord, *, actor: str) -> bool:
         """Store a number's status (one row per number, shared by all campaigns).
 
-        The last write wins. The audit entry is stamped with `record.observed_at` and
-        carries the old and the new status.
+        The newest observation wins: a record observed before the stored one is ignored
+        (returns False), so a late-loaded export cannot undo a fresher call outcome. The
+        audit entry is stamped with `record.observed_at` and carries the old and the new
+        status.
         """
         observed_at = require_aware(record.observed_at, "observed_at")
         recheck_at = None
         if record.recheck_at is not None:
             recheck_at = require_aware(record.recheck_at, "recheck_at")
-        old = self._conn.execute(
-            select(number_status.c.status)
+        current = self._conn.execute(
+            select(number_status.c.status, number_status.c.observed_at)
             .where(number_status.c.e164 == record.e164)
             .with_for_update()
-        ).scalar_one_or_none()
+        ).one_or_none()
+        if current is not None and current.observed_at > observed_at:
+            return False
+        old = None if current is None else current.status
         values: dict[str, Any] = {
             "status": record.status.value,
             "observed_at": observed_at,
@@ -225,6 +230,7 @@ class UnitOfWork(ReadUnitOfWork):
         self.audit(
             "number_status.put", actor=actor, subject=record.e164, detail=detail, now=observed_at
         )
+        return True
 
     # audit
 

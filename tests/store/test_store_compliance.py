@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dialer.store import Store, Suppression, SuppressionScope
-from rules.number_status import NumberStatus, NumberStatusRecord
+from rules.number_status import NumberStatus, NumberStatusRecord, RecheckPolicy
 
 NOW = datetime(2024, 5, 1, 8, 30, tzinfo=UTC)
 A, B, C = "+8613800000001", "+8613800000002", "+8613800000003"
@@ -152,13 +153,17 @@ instants = st.datetimes(
 def test_datetimes_round_trip_as_aware_utc(
     store: Store, observed: datetime, recheck: datetime | None
 ) -> None:
+    # A number of its own per instant: the store keeps only the newest observation.
+    digest = hashlib.sha256(observed.astimezone(UTC).isoformat().encode()).digest()
+    e164 = f"+8613{int.from_bytes(digest[:8], 'big') % 10**9:09d}"
     record = NumberStatusRecord(
-        e164=A, status=NumberStatus.SUSPENDED, observed_at=observed, source="x", recheck_at=recheck
+        e164=e164, status=NumberStatus.SUSPENDED, observed_at=observed, source="x",
+        recheck_at=recheck,
     )
     with store.write() as uow:
         uow.put_number_status(record, actor="test")
     with store.read() as uow:
-        stored = uow.get_number_status(A)
+        stored = uow.get_number_status(e164)
     assert stored == record  # equal instants
     assert stored is not None
     assert stored.observed_at.tzinfo is UTC
@@ -201,3 +206,16 @@ def test_dead_e164s_agrees_with_blocks_dialing(
     with store.read() as uow:
         dead = uow.dead_e164s(numbers, now=now)
     assert dead == {record.e164 for record in records if record.blocks_dialing(now)}
+
+
+def test_an_older_observation_never_overwrites_a_newer_one(store: Store) -> None:
+    policy = RecheckPolicy()
+    newer = policy.record("+8613512345678", NumberStatus.NORMAL, NOW, "call")
+    older = policy.record("+8613512345678", NumberStatus.VACANT, NOW - timedelta(days=2), "csv")
+    with store.write() as uow:
+        assert uow.put_number_status(newer, actor="engine")
+        assert not uow.put_number_status(older, actor="import")
+    with store.read() as uow:
+        record = uow.get_number_status("+8613512345678")
+    assert record is not None
+    assert record.status is NumberStatus.NORMAL
