@@ -152,7 +152,8 @@ def test_suppress_add_list_remove_are_audited(tmp_path: Path) -> None:
     numbers = tmp_path / "dnc.csv"
     numbers.write_text("phone\n13512345678\n+86 136-1234-5678\nnonsense\n", encoding="utf-8")
     out = run("suppress", "add", str(numbers), "--db", db, "--reason", "regulator", "--by", "qa")
-    assert "suppressed 2 number(s)" in out and "row 3" in out
+    assert "suppressed 2 number(s)" in out
+    assert "row 3" in out
     run("suppress", "add", "13712345678", "--scope", "campaign", "--campaign", "c1", "--db", db)
     listed = [json.loads(line) for line in run("suppress", "list", "--db", db, "--json")
               .splitlines()]
@@ -180,13 +181,16 @@ def test_numbers_status_and_import(tmp_path: Path) -> None:
                       "13612345678,关机,\n13712345678,正常,\n13812345678,???,\n",
                       encoding="gbk")
     out = run("numbers", "import", str(export), "--db", db, "--source", "lookup-x")
-    assert "stored 3 status(es)" in out and "skipped 1 row(s)" in out
+    assert "stored 3 status(es)" in out
+    assert "skipped 1 row(s)" in out
     vacant = json.loads(run("numbers", "status", "135 1234 5678", "--db", db, "--json"))
-    assert vacant["status"] == "vacant" and vacant["known_dead"] is True
+    assert vacant["status"] == "vacant"
+    assert vacant["known_dead"] is True
     assert vacant["source"] == "lookup-x"
     assert vacant["observed_at"].startswith("2026-11-20T10:00:00")
     off = json.loads(run("numbers", "status", "13612345678", "--db", db, "--json"))
-    assert off["status"] == "powered_off" and off["known_dead"] is False
+    assert off["status"] == "powered_off"
+    assert off["known_dead"] is False
     assert off["recheck_at"] is not None
 
 
