@@ -108,6 +108,8 @@ def clean_number(raw: str) -> str | CleanFailure:
     Returns the cleaned string (digits, possibly a leading `+`, possibly letters that
     phonenumbers will judge), or why there is no single candidate.
     """
+    if raw.isdigit() and raw.isascii():
+        return raw  # the common case: nothing to clean
     text = raw.strip()
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).strip()

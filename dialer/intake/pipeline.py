@@ -13,14 +13,18 @@ Two shapes of output:
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Set
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
+from dialer.errors import IntakeError
 from dialer.intake import jsonl
 from rules.phone import NumberParser, NumberType, PhoneInfo
 from rules.prefilter import Judge, Screened, StoreFacts, Verdict, screen
@@ -136,14 +140,19 @@ def _chunked(
     """(row, phone cell) pairs in chunks; each chunk's cells go to `kept` if it is given."""
     iterator = iter(rows)
     while True:
-        batch = list(itertools.islice(iterator, CHUNK_ROWS))
-        if not batch:
-            return
-        if kept is not None:
+        if kept is None:
+            pairs = [(n, cells[phone_index]) for n, cells in itertools.islice(iterator, CHUNK_ROWS)]
+        else:
+            batch = list(itertools.islice(iterator, CHUNK_ROWS))
             kept.append([cells for _, cells in batch])
+            pairs = [(n, cells[phone_index]) for n, cells in batch]
+        if not pairs:
+            if kept is not None:
+                kept.pop()
+            return
         if on_chunk is not None:
             on_chunk()
-        yield [(number, cells[phone_index]) for number, cells in batch]
+        yield pairs
 
 
 def _ordered(
@@ -151,22 +160,29 @@ def _ordered(
 ) -> Iterator[tuple[Pairs, list[T]]]:
     """`work` applied to each chunk, results in chunk order."""
     if how.workers <= 1:
-        _init_worker(how.region, frozenset(how.allowed_types))
+        _init_worker(how.region, frozenset(how.allowed_types), own_process=False)
         for chunk in chunks:
             yield chunk, work(chunk)
         return
     context = multiprocessing.get_context("spawn")
     initargs = (how.region, frozenset(how.allowed_types))
-    with context.Pool(how.workers, initializer=_init_worker, initargs=initargs) as pool:
-        pending: deque[tuple[Pairs, Any]] = deque()
-        for chunk in chunks:
-            pending.append((chunk, pool.apply_async(work, (chunk,))))
-            if len(pending) >= how.workers * _IN_FLIGHT_PER_WORKER:
-                done, result = pending.popleft()
-                yield done, result.get()
-        while pending:
-            done, result = pending.popleft()
-            yield done, result.get()
+    try:
+        with ProcessPoolExecutor(how.workers, mp_context=context, initializer=_init_worker,
+                                 initargs=initargs) as pool:
+            pending: deque[tuple[Pairs, Future[list[T]]]] = deque()
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(work, chunk)))
+                if len(pending) >= how.workers * _IN_FLIGHT_PER_WORKER:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+    except BrokenProcessPool as exc:
+        raise IntakeError(
+            "a screening worker process died (out of memory or killed?); nothing was "
+            "stored; retry, or use --workers 1"
+        ) from exc
 
 
 def _screened(number: int, raw: str, wire: _Screen) -> Screened:
@@ -186,8 +202,12 @@ _parser: NumberParser | None = None
 _allowed: frozenset[NumberType] = frozenset()
 
 
-def _init_worker(region: str, allowed: frozenset[NumberType]) -> None:
+def _init_worker(region: str, allowed: frozenset[NumberType], own_process: bool = True) -> None:
     global _parser, _allowed
+    if own_process:
+        # Screening allocates millions of short-lived, acyclic objects; the default gen-0
+        # threshold (700) makes the cycle collector run thousands of times for nothing.
+        gc.set_threshold(100_000, 50, 100)
     if _parser is None or _parser.region != region:
         _parser = NumberParser(region)
     _allowed = allowed
