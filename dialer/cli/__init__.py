@@ -10,7 +10,10 @@ import sys
 
 import typer
 
-from dialer.cli import config_cmd, leads, numbers, suppress
+from dialer.cli.config_cmd import app as config_app
+from dialer.cli.leads import app as leads_app
+from dialer.cli.numbers import app as numbers_app
+from dialer.cli.suppress import app as suppress_app
 from dialer.errors import DialerError
 
 app = typer.Typer(
@@ -20,10 +23,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(leads.app, name="leads")
-app.add_typer(suppress.app, name="suppress")
-app.add_typer(numbers.app, name="numbers")
-app.add_typer(config_cmd.app, name="config")
+app.add_typer(leads_app, name="leads")
+app.add_typer(suppress_app, name="suppress")
+app.add_typer(numbers_app, name="numbers")
+app.add_typer(config_app, name="config")
 
 
 def main() -> None:
