@@ -2,7 +2,7 @@
 """Lead-intake benchmark: `dialer leads check` and `dialer leads import` on a million rows.
 
 Method: generate a messy Chinese list with scripts/gen_leads.py (mixed formats, about 10%
-junk, 5% duplicates, 20% landlines; UTF-8 CSV), then run the real CLI in a subprocess:
+junk, 5% duplicates, 5% landlines; UTF-8 CSV), then run the real CLI in a subprocess:
 `leads check FILE --json` with its output discarded, and `leads import` into a fresh
 SQLite file (optionally also a fresh PostgreSQL database). Wall time from process start
 to exit; peak memory is the largest sum of resident memory over the process and its

@@ -77,7 +77,7 @@ def junk(rng: random.Random) -> str:
     return mobile(rng)[:-1] + "12"  # twelve digits
 
 
-def generate(out: TextIO, count: int, seed: int) -> None:
+def generate(out: TextIO, count: int, seed: int, junk_share: float = 0.10) -> None:
     rng = random.Random(seed)
     writer = csv.writer(out)
     writer.writerow(["姓名", "手机号", "城市", "购物车金额", "意向"])
@@ -86,9 +86,9 @@ def generate(out: TextIO, count: int, seed: int) -> None:
         roll = rng.random()
         if roll < 0.05 and earlier:
             cell = rng.choice(earlier)
-        elif roll < 0.15:
+        elif roll < 0.05 + junk_share:
             cell = junk(rng)
-        elif roll < 0.20:
+        elif roll < 0.10 + junk_share:
             cell = landline(rng)
         else:
             cell = formatted(rng, mobile(rng))
@@ -101,20 +101,40 @@ def generate(out: TextIO, count: int, seed: int) -> None:
                          rng.choice(["高", "中", "低"])])
 
 
+def write_xlsx(path: Path, count: int, seed: int, junk_share: float) -> None:
+    """The same list as an Excel workbook, numbers stored as floats the way Excel does."""
+    import io
+
+    import openpyxl
+
+    text = io.StringIO()
+    generate(text, count, seed, junk_share)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in csv.reader(io.StringIO(text.getvalue())):
+        sheet.append([float(cell) if cell.isdigit() and cell.isascii() else cell
+                      for cell in row])
+    book.save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--junk", type=float, default=0.10, help="share of junk rows")
     parser.add_argument("--out", type=Path, help="output file (default: stdout)")
     parser.add_argument("--encoding", default="utf-8",
                         help="utf-8, utf-8-sig, gbk, gb18030, utf-16 ...")
     args = parser.parse_args()
     if args.out is None:
-        generate(sys.stdout, args.rows, args.seed)
+        generate(sys.stdout, args.rows, args.seed, args.junk)
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".xlsx":
+        write_xlsx(args.out, args.rows, args.seed, args.junk)
+        return
     with args.out.open("w", encoding=args.encoding, newline="") as out:
-        generate(out, args.rows, args.seed)
+        generate(out, args.rows, args.seed, args.junk)
 
 
 if __name__ == "__main__":
