@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from rules.signals import Announcement, AnswerKind
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallRequest:
@@ -28,31 +30,12 @@ class CallRequest:
     ring_timeout: timedelta
 
 
-class Announcement(enum.StrEnum):
-    """What a carrier's early-media tone or recording said about the number."""
-
-    VACANT = "vacant"  # 您拨打的号码是空号 / SIT intercept
-    SUSPENDED = "suspended"  # 您拨打的号码已停机
-    POWERED_OFF = "powered_off"  # 您拨打的电话已关机
-    UNREACHABLE = "unreachable"  # 您拨打的电话暂时无法接通 / 不在服务区
-    BUSY = "busy"  # 您拨打的电话正在通话中 / busy tone
-    UNKNOWN = "unknown"  # an announcement we could not classify
-
-
 class Party(enum.StrEnum):
     """Who ended a call."""
 
     CALLEE = "callee"
     US = "us"
     NETWORK = "network"
-
-
-class AnswerKind(enum.StrEnum):
-    """Who or what picked up, as answering-machine detection decided."""
-
-    HUMAN = "human"
-    MACHINE = "machine"
-    UNSURE = "unsure"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,7 +98,9 @@ class CallEnded:
     ended_by: Party = Party.NETWORK
 
 
-CallEvent = CallRinging | EarlyMediaHeard | CallAnswered | AnswerClassified | CalleeActed | CallEnded
+CallEvent = (
+    CallRinging | EarlyMediaHeard | CallAnswered | AnswerClassified | CalleeActed | CallEnded
+)
 EventSink = Callable[[CallEvent], None]
 
 
