@@ -13,7 +13,12 @@ Every failure of the database surfaces as `dialer.errors.StoreError`.
 from dialer.store.engine import default_url, mask_url
 from dialer.store.queries import ReadUnitOfWork
 from dialer.store.records import (
+    AttemptOutcome,
+    AttemptRow,
     AuditEntry,
+    ClaimedLead,
+    NewAttempt,
+    Recovery,
     Lead,
     LeadList,
     NewLead,
@@ -24,7 +29,12 @@ from dialer.store.store import Store, open_store
 from dialer.store.unit_of_work import UnitOfWork
 
 __all__ = [
+    "AttemptOutcome",
+    "AttemptRow",
     "AuditEntry",
+    "ClaimedLead",
+    "NewAttempt",
+    "Recovery",
     "Lead",
     "LeadList",
     "NewLead",

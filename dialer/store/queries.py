@@ -21,22 +21,30 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from dialer.store.records import AuditEntry, Lead, LeadList, Suppression, SuppressionScope
+from dialer.store import dialing
+from dialer.store.records import (
+    AttemptRow,
+    AuditEntry,
+    Lead,
+    LeadList,
+    Suppression,
+    SuppressionScope,
+)
 from dialer.store.schema import (
+    attempts,
     audit_log,
     campaigns,
     lead_lists,
     leads,
     number_status,
     require_aware,
+    split_timezones,
     suppressions,
 )
 from rules.number_status import DEAD_STATUSES, NumberStatus, NumberStatusRecord
 
 #: Largest IN list sent in one statement; well under SQLite's and psycopg's bind limits.
 IN_CHUNK = 5_000
-#: How the `timezones` tuple is joined into one text column.
-TIMEZONE_SEPARATOR = ","
 
 
 def one_of(dialect: str, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:
@@ -86,6 +94,16 @@ class ReadUnitOfWork:
         """The id of the campaign called `name`, or None."""
         stmt = select(campaigns.c.id).where(campaigns.c.name == name)
         return cast("int | None", self._conn.execute(stmt).scalar_one_or_none())
+
+    def attempt_rows(self, campaign: str | None = None) -> Iterator[AttemptRow]:
+        """The outcome log (every attempt, oldest first), streamed; all campaigns if None."""
+        return dialing.attempt_rows(self._conn, campaign)
+
+    def open_attempts(self, campaign_id: int) -> int:
+        """How many of the campaign's attempts have no disposition yet."""
+        stmt = select(func.count()).select_from(attempts).where(
+            attempts.c.campaign_id == campaign_id, attempts.c.disposition.is_(None))
+        return int(self._conn.execute(stmt).scalar_one())
 
     def campaign_region(self, name: str) -> str | None:
         """The default region of the campaign called `name`, or None if there is none."""
@@ -247,7 +265,7 @@ def _lead(row: Row[Any]) -> Lead:
         attributes=json.loads(row.attributes),
         region=row.region,
         number_type=row.number_type,
-        timezones=tuple(row.timezones.split(TIMEZONE_SEPARATOR)) if row.timezones else (),
+        timezones=split_timezones(row.timezones),
         carrier=row.carrier,
         state=row.state,
         attempts_made=row.attempts_made,

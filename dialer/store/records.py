@@ -90,3 +90,74 @@ class AuditEntry:
     action: str
     subject: str
     detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedLead:
+    """A lead taken from the ready queue for dialing (its state is now `dialing`)."""
+
+    id: int
+    e164: str
+    attempts_made: int
+    timezones: tuple[str, ...]
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewAttempt:
+    """An attempt to write before its dial command leaves."""
+
+    attempt_id: str  # the pre-generated call id
+    campaign_id: int
+    lead_id: int
+    e164: str
+    trunk: str
+    caller_id: str
+    placed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptOutcome:
+    """How an attempt ended, and what follows for its lead (written exactly once)."""
+
+    attempt_id: str
+    disposition: str
+    ended_at: datetime
+    answered_at: datetime | None = None
+    sip_status: int | None = None
+    q850_cause: int | None = None
+    agent_id: str | None = None
+    abandoned: bool = False
+    reason: str = ""
+    lead_state: str  # ready, done, dead, exhausted
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recovery:
+    """What opening a campaign after a stop or a crash put right."""
+
+    attempts_closed: int  # open attempts closed as `failed`
+    leads_released: int  # leads left in `dialing` put back in the queue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptRow:
+    """One line of the outcome log, as `dialer export attempts` writes it."""
+
+    attempt_id: str
+    campaign: str
+    lead_id: int
+    e164: str
+    list_source: str
+    trunk: str
+    caller_id: str
+    placed_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    sip_status: int | None
+    disposition: str | None
+    agent_id: str | None
+    abandoned: bool
+    callee_timezones: tuple[str, ...]
+    reason: str

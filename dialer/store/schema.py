@@ -41,6 +41,15 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: How a lead's `timezones` tuple is joined into one text column.
+TIMEZONE_SEPARATOR = ","
+
+
+def split_timezones(text: str) -> tuple[str, ...]:
+    """The `timezones` column back as a tuple."""
+    return tuple(zone for zone in text.split(TIMEZONE_SEPARATOR) if zone)
+
+
 def require_aware(value: datetime, name: str = "datetime") -> datetime:
     """`value` converted to UTC; raises ValueError if it is naive."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -174,6 +183,7 @@ attempts = Table(
     Column("reason", Text, nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "lead_id"),
+    Index("ix_attempts_campaign_open", "campaign_id", "disposition"),
 )
 
 audit_log = Table(

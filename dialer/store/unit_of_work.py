@@ -13,9 +13,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeEngine
 
 from dialer.errors import StoreError
-from dialer.store.queries import TIMEZONE_SEPARATOR, ReadUnitOfWork
-from dialer.store.records import NewLead, SuppressionScope
+from dialer.store import dialing
+from dialer.store.queries import ReadUnitOfWork
+from dialer.store.records import (
+    AttemptOutcome,
+    ClaimedLead,
+    NewAttempt,
+    NewLead,
+    Recovery,
+    SuppressionScope,
+)
 from dialer.store.schema import (
+    TIMEZONE_SEPARATOR,
     audit_log,
     campaigns,
     lead_lists,
@@ -59,6 +68,30 @@ class UnitOfWork(ReadUnitOfWork):
       transaction; adding an existing suppression or removing a missing one returns
       False and writes none; every `put_number_status` is audited.
     """
+
+    # dialing (see dialer.store.dialing for the invariants)
+
+    def claim_leads(
+        self, *, campaign_id: int, campaign: str, limit: int, now: datetime, max_attempts: int
+    ) -> list[ClaimedLead]:
+        """Take up to `limit` due, callable leads from the ready queue (state `dialing`)."""
+        return dialing.claim_leads(self._conn, campaign_id=campaign_id, campaign=campaign,
+                                   limit=limit, now=now, max_attempts=max_attempts)
+
+    def record_attempts(self, new: Sequence[NewAttempt]) -> None:
+        """Write attempts before they are dialed; each counts against its lead's cap."""
+        dialing.record_attempts(self._conn, new)
+
+    def close_attempt(self, outcome: AttemptOutcome) -> None:
+        """Give an attempt its one disposition and move its lead on (StoreError if twice)."""
+        dialing.close_attempt(self._conn, outcome)
+
+    def recover(
+        self, *, campaign_id: int, now: datetime, retry_at: datetime, max_attempts: int
+    ) -> Recovery:
+        """Close attempts left open by a stop or crash as `failed`; requeue their leads."""
+        return dialing.recover(self._conn, campaign_id=campaign_id, now=now, retry_at=retry_at,
+                               max_attempts=max_attempts)
 
     # campaigns and lists
 

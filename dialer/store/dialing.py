@@ -1,0 +1,199 @@
+"""The store's side of dialing: claim leads, write attempts before they are dialed, close
+each attempt exactly once, and put things right after a crash.
+
+The invariants these functions keep, whatever the engine does and wherever it crashes:
+
+- a lead is claimed by one statement that also re-checks suppressions (global and the
+  campaign's) and number status, so a number suppressed or found dead after import is
+  never claimed;
+- every attempt row is written, and counted against its lead's cap, before its dial
+  command leaves; a lead is never claimed once it has `max_attempts` attempts;
+- an attempt gets its disposition once: closing it twice raises `StoreError`;
+- `recover` closes the attempts a crash left open as `failed` and puts their leads back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+
+from dialer.errors import StoreError
+from dialer.store.records import (
+    AttemptOutcome,
+    AttemptRow,
+    ClaimedLead,
+    NewAttempt,
+    Recovery,
+    SuppressionScope,
+)
+from dialer.store.schema import (
+    attempts,
+    campaigns,
+    lead_lists,
+    leads,
+    number_status,
+    require_aware,
+    split_timezones,
+    suppressions,
+)
+from rules.number_status import DEAD_STATUSES
+
+INTERRUPTED = "interrupted: the engine stopped before the call ended"
+
+
+def claim_leads(
+    conn: Connection,
+    *,
+    campaign_id: int,
+    campaign: str,
+    limit: int,
+    now: datetime,
+    max_attempts: int,
+) -> list[ClaimedLead]:
+    """Take up to `limit` due leads from the ready queue, in due order (one statement)."""
+    now = require_aware(now, "now")
+    if limit <= 0:
+        return []
+    due = func.coalesce(leads.c.next_attempt_at, leads.c.created_at)
+    pick = (
+        select(leads.c.id)
+        .where(
+            leads.c.campaign_id == campaign_id,
+            leads.c.state == "ready",
+            or_(leads.c.next_attempt_at.is_(None), leads.c.next_attempt_at <= now),
+            leads.c.attempts_made < max_attempts,
+            ~_suppressed(campaign),
+            ~_known_dead(now),
+        )
+        .order_by(due, leads.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        update(leads)
+        .where(leads.c.id.in_(pick.scalar_subquery()))
+        .values(state="dialing")
+        .returning(leads.c.id, leads.c.e164, leads.c.attempts_made, leads.c.timezones,
+                   leads.c.attributes, due.label("due"))
+    )
+    rows = sorted(conn.execute(stmt), key=lambda row: (row.due, row.id))
+    return [_claimed(row) for row in rows]
+
+
+def _suppressed(campaign: str) -> Any:
+    return exists().where(
+        suppressions.c.e164 == leads.c.e164,
+        or_(
+            suppressions.c.scope == SuppressionScope.GLOBAL.value,
+            and_(suppressions.c.scope == SuppressionScope.CAMPAIGN.value,
+                 suppressions.c.campaign == campaign),
+        ),
+    )
+
+
+def _known_dead(now: datetime) -> Any:
+    return exists().where(
+        number_status.c.e164 == leads.c.e164,
+        number_status.c.status.in_(sorted(s.value for s in DEAD_STATUSES)),
+        or_(number_status.c.recheck_at.is_(None), number_status.c.recheck_at > now),
+    )
+
+
+def _claimed(row: Any) -> ClaimedLead:
+    zones = split_timezones(str(row.timezones))
+    return ClaimedLead(id=int(row.id), e164=str(row.e164), attempts_made=int(row.attempts_made),
+                       timezones=zones, attributes=json.loads(row.attributes or "{}"))
+
+
+def record_attempts(conn: Connection, new: Sequence[NewAttempt]) -> None:
+    """Write attempts (before dialing them) and count each against its lead's cap."""
+    if not new:
+        return
+    conn.execute(insert(attempts), [
+        {"attempt_id": a.attempt_id, "campaign_id": a.campaign_id, "lead_id": a.lead_id,
+         "e164": a.e164, "trunk": a.trunk, "caller_id": a.caller_id,
+         "placed_at": require_aware(a.placed_at, "placed_at"), "created_at": a.placed_at}
+        for a in new
+    ])
+    conn.execute(
+        update(leads)
+        .where(leads.c.id.in_([a.lead_id for a in new]))
+        .values(attempts_made=leads.c.attempts_made + 1)
+    )
+
+
+def close_attempt(conn: Connection, outcome: AttemptOutcome) -> None:
+    """Give an attempt its one disposition and move its lead on; twice is an error."""
+    stmt = (
+        update(attempts)
+        .where(attempts.c.attempt_id == outcome.attempt_id, attempts.c.disposition.is_(None))
+        .values(
+            disposition=outcome.disposition,
+            ended_at=require_aware(outcome.ended_at, "ended_at"),
+            answered_at=outcome.answered_at,
+            sip_status=outcome.sip_status,
+            q850_cause=outcome.q850_cause,
+            agent_id=outcome.agent_id,
+            abandoned=outcome.abandoned,
+            reason=outcome.reason,
+        )
+        .returning(attempts.c.lead_id)
+    )
+    lead_id = conn.execute(stmt).scalar_one_or_none()
+    if lead_id is None:
+        raise StoreError(f"attempt {outcome.attempt_id} is unknown or already has a disposition")
+    conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id)
+        .values(state=outcome.lead_state, next_attempt_at=outcome.next_attempt_at)
+    )
+
+
+def recover(
+    conn: Connection, *, campaign_id: int, now: datetime, retry_at: datetime, max_attempts: int
+) -> Recovery:
+    """Close attempts a stop left open as `failed`; put `dialing` leads back in the queue."""
+    now = require_aware(now, "now")
+    closed = conn.execute(
+        update(attempts)
+        .where(attempts.c.campaign_id == campaign_id, attempts.c.disposition.is_(None))
+        .values(disposition="failed", ended_at=now, reason=INTERRUPTED)
+    ).rowcount
+    stuck = and_(leads.c.campaign_id == campaign_id, leads.c.state == "dialing")
+    released = conn.execute(
+        update(leads).where(stuck, leads.c.attempts_made < max_attempts)
+        .values(state="ready", next_attempt_at=require_aware(retry_at, "retry_at"))
+    ).rowcount
+    released += conn.execute(
+        update(leads).where(stuck).values(state="exhausted", next_attempt_at=None)
+    ).rowcount
+    return Recovery(attempts_closed=int(closed), leads_released=int(released))
+
+
+def attempt_rows(conn: Connection, campaign: str | None) -> Iterator[AttemptRow]:
+    """The outcome log, oldest first, streamed."""
+    stmt = (
+        select(attempts, campaigns.c.name.label("campaign"), lead_lists.c.source,
+               leads.c.timezones)
+        .join(campaigns, campaigns.c.id == attempts.c.campaign_id)
+        .join(leads, leads.c.id == attempts.c.lead_id)
+        .join(lead_lists, lead_lists.c.id == leads.c.list_id)
+        .order_by(attempts.c.placed_at, attempts.c.attempt_id)
+    )
+    if campaign is not None:
+        stmt = stmt.where(campaigns.c.name == campaign)
+    for row in conn.execution_options(yield_per=1000).execute(stmt):
+        yield AttemptRow(
+            attempt_id=row.attempt_id, campaign=row.campaign, lead_id=row.lead_id,
+            e164=row.e164, list_source=row.source, trunk=row.trunk, caller_id=row.caller_id,
+            placed_at=row.placed_at, answered_at=row.answered_at, ended_at=row.ended_at,
+            sip_status=row.sip_status, disposition=row.disposition, agent_id=row.agent_id,
+            abandoned=bool(row.abandoned),
+            callee_timezones=split_timezones(row.timezones),
+            reason=row.reason,
+        )
