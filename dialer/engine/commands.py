@@ -1,0 +1,99 @@
+"""What the engine asks its owner to do, and the engine-level events it is fed.
+
+Commands are carried out in the order the engine returns them. The order is the engine's
+promise: `RecordAttempts` always comes before the `PlaceCall`s of those attempts, so an
+owner that commits each command before the next never dials an unrecorded attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialer.store import AttemptOutcome, ClaimedLead, NewAttempt
+from lines.telephony import CallRequest
+from rules.number_status import NumberStatusRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    """Time passed; the engine looks at its deadlines and its pace."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadsClaimed:
+    """The answer to `ClaimLeads`: the leads now reserved for dialing (maybe fewer)."""
+
+    at: datetime
+    requested: int
+    leads: tuple[ClaimedLead, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimLeads:
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordAttempts:
+    attempts: tuple[NewAttempt, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseLeads:
+    """Claimed leads the engine will not dial now (no line free): back to the queue."""
+
+    lead_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceCall:
+    request: CallRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectAgent:
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartScript:
+    call_id: str
+    script: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayAbandonMessage:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangUp:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseAttempt:
+    """Write the attempt's one outcome; with it, the number's new status and, for an
+    opt-out, the suppression, all in one transaction."""
+
+    outcome: AttemptOutcome
+    number_status: NumberStatusRecord | None = None
+    suppress_reason: str | None = None
+    e164: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentWrapping:
+    """An agent's call ended and wrap-up began (a simulated agent becomes ready later)."""
+
+    agent_id: str
+
+
+Command = (
+    ClaimLeads | RecordAttempts | ReleaseLeads | PlaceCall | ConnectAgent | StartScript
+    | PlayAbandonMessage | HangUp | CloseAttempt | AgentWrapping
+)

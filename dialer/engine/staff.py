@@ -1,0 +1,137 @@
+"""Agents as first-class state: logged out, ready, on a call, wrapping up, paused.
+
+One Enum and one transition table; an illegal move raises. Time spent in each state is
+accounted for occupancy: (talk + wrap-up) / logged-in time.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+class AgentState(enum.StrEnum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+class AgentMove(enum.StrEnum):
+    LOG_IN = "log_in"
+    READY = "ready"
+    TAKE_CALL = "take_call"
+    WRAP_UP = "wrap_up"
+    PAUSE = "pause"
+    LOG_OUT = "log_out"
+
+
+A, M = AgentState, AgentMove
+AGENT_TRANSITIONS: dict[tuple[AgentState, AgentMove], AgentState] = {
+    (A.LOGGED_OUT, M.LOG_IN): A.PAUSED,
+    (A.PAUSED, M.READY): A.READY,
+    (A.WRAP_UP, M.READY): A.READY,
+    (A.READY, M.READY): A.READY,
+    (A.READY, M.TAKE_CALL): A.ON_CALL,
+    (A.ON_CALL, M.WRAP_UP): A.WRAP_UP,
+    (A.READY, M.PAUSE): A.PAUSED,
+    (A.WRAP_UP, M.PAUSE): A.PAUSED,
+    (A.PAUSED, M.PAUSE): A.PAUSED,
+    (A.READY, M.LOG_OUT): A.LOGGED_OUT,
+    (A.PAUSED, M.LOG_OUT): A.LOGGED_OUT,
+    (A.WRAP_UP, M.LOG_OUT): A.LOGGED_OUT,
+}
+
+
+class IllegalAgentMove(ValueError):
+    def __init__(self, state: AgentState, move: AgentMove) -> None:
+        super().__init__(f"no agent transition from {state.value} on {move.value}")
+
+
+@dataclass(slots=True)
+class _Agent:
+    state: AgentState
+    since: datetime
+
+
+@dataclass(slots=True)
+class Staff:
+    """The campaign's agents and the time each spent in each state."""
+
+    agents: dict[str, _Agent] = field(default_factory=dict)
+    time_in: defaultdict[AgentState, float] = field(
+        default_factory=lambda: defaultdict(float)
+    )  # seconds
+    pending_logout: set[str] = field(default_factory=set)
+
+    def _move(self, agent_id: str, move: AgentMove, at: datetime) -> None:
+        agent = self.agents.get(agent_id) or _Agent(AgentState.LOGGED_OUT, at)
+        new = AGENT_TRANSITIONS.get((agent.state, move))
+        if new is None:
+            raise IllegalAgentMove(agent.state, move)
+        self.time_in[agent.state] += (at - agent.since) / timedelta(seconds=1)
+        self.agents[agent_id] = _Agent(new, at)
+
+    def log_in(self, agent_id: str, at: datetime) -> None:
+        self._move(agent_id, AgentMove.LOG_IN, at)
+
+    def ready_up(self, agent_id: str, at: datetime) -> None:
+        if agent_id in self.pending_logout:
+            self.pending_logout.discard(agent_id)
+            self._move(agent_id, AgentMove.LOG_OUT, at)
+            return
+        self._move(agent_id, AgentMove.READY, at)
+
+    def pause(self, agent_id: str, at: datetime) -> None:
+        if self.agents[agent_id].state is AgentState.ON_CALL:
+            return  # pauses after this call (a real softphone would queue it too)
+        self._move(agent_id, AgentMove.PAUSE, at)
+
+    def log_out(self, agent_id: str, at: datetime) -> None:
+        if self.agents[agent_id].state is AgentState.ON_CALL:
+            self.pending_logout.add(agent_id)  # logs out when the call ends
+            return
+        self._move(agent_id, AgentMove.LOG_OUT, at)
+
+    def take(self, at: datetime, call_id: str) -> str | None:
+        """The ready agent who has waited longest, now on the call; None if nobody is ready."""
+        ready = [(a.since, agent_id) for agent_id, a in self.agents.items()
+                 if a.state is AgentState.READY]
+        if not ready:
+            return None
+        _, agent_id = min(ready)
+        self._move(agent_id, AgentMove.TAKE_CALL, at)
+        return agent_id
+
+    def wrap_up(self, agent_id: str, at: datetime) -> None:
+        self._move(agent_id, AgentMove.WRAP_UP, at)
+
+    def close_books(self, at: datetime) -> None:
+        """Account the time up to `at` (end of run)."""
+        for agent_id, agent in self.agents.items():
+            self.time_in[agent.state] += (at - agent.since) / timedelta(seconds=1)
+            self.agents[agent_id] = _Agent(agent.state, at)
+
+    @property
+    def occupancy(self) -> float:
+        working = self.time_in[AgentState.ON_CALL] + self.time_in[AgentState.WRAP_UP]
+        logged_in = sum(v for k, v in self.time_in.items() if k is not AgentState.LOGGED_OUT)
+        return working / logged_in if logged_in else 0.0
+
+    def count(self, state: AgentState) -> int:
+        return sum(1 for a in self.agents.values() if a.state is state)
+
+    @property
+    def ready(self) -> int:
+        return self.count(AgentState.READY)
+
+    @property
+    def busy(self) -> int:
+        return self.count(AgentState.ON_CALL) + self.count(AgentState.WRAP_UP)
+
+    @property
+    def logged_in(self) -> int:
+        return len(self.agents) - self.count(AgentState.LOGGED_OUT)
