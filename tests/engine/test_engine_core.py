@@ -1,0 +1,190 @@
+"""The engine core: the call flow, and its invariants under random event sequences."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialer.config.campaign import DialMode
+from dialer.engine.agents import AgentLoggedIn, AgentReady
+from dialer.engine.calls import Outcomes
+from dialer.engine.commands import (
+    ClaimLeads,
+    CloseAttempt,
+    Command,
+    ConnectAgent,
+    LeadsClaimed,
+    PlaceCall,
+    PlayAbandonMessage,
+    RecordAttempts,
+    StartScript,
+    Tick,
+)
+from dialer.engine.core import Engine, EngineSettings
+from dialer.engine.lines import LinePlan
+from dialer.engine.pacing import ProgressivePacer, RobocallPacer
+from dialer.store import ClaimedLead
+from lines.telephony import CallAnswered, CalleeActed, CallEnded, CallRinging, Party
+from rules.call_state import CallState
+from rules.retry import RetryPolicy
+
+T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+
+
+def engine(mode: DialMode = DialMode.PROGRESSIVE, channels: int = 10) -> Engine:
+    ids = (f"call-{n}" for n in itertools.count())
+    return Engine(
+        settings=EngineSettings(campaign_id=1, campaign="c", mode=mode, max_attempts=3,
+                                ring_timeout=timedelta(seconds=25),
+                                abandon_after=timedelta(seconds=2), script="s"),
+        pacer=RobocallPacer(5) if mode is DialMode.ROBOCALL else ProgressivePacer(),
+        lines=LinePlan(channels={"t1": channels}, caller_ids=("+862100000001",)),
+        outcomes=Outcomes(retry=RetryPolicy()),
+        new_id=lambda: next(ids),
+    )
+
+
+def leads(count: int, start: int = 0) -> tuple[ClaimedLead, ...]:
+    return tuple(ClaimedLead(id=i, e164=f"+86135000{i:05d}", attempts_made=0,
+                             timezones=("Asia/Shanghai",), attributes={})
+                 for i in range(start, start + count))
+
+
+def of(kind: type, commands: list[Command]) -> list:  # type: ignore[type-arg]
+    return [c for c in commands if isinstance(c, kind)]
+
+
+def test_no_agents_no_dialing() -> None:
+    assert engine().handle(Tick(at=T0)) == []
+
+
+def test_progressive_dials_one_call_per_ready_agent_and_records_first() -> None:
+    e = engine()
+    e.handle(AgentLoggedIn(agent_id="a1", at=T0))
+    commands = e.handle(AgentReady(agent_id="a1", at=T0))
+    assert of(ClaimLeads, commands) == [ClaimLeads(count=1)]
+    commands = e.handle(LeadsClaimed(at=T0, requested=1, leads=leads(1)))
+    assert [type(c) for c in commands] == [RecordAttempts, PlaceCall]
+    assert commands[0].attempts[0].attempt_id == commands[1].request.call_id  # type: ignore[union-attr]
+    assert e.handle(Tick(at=T0 + timedelta(seconds=1))) == []  # the agent's call is out
+
+
+def test_answered_call_connects_then_closes_once() -> None:
+    e = engine()
+    e.handle(AgentLoggedIn(agent_id="a1", at=T0))
+    e.handle(AgentReady(agent_id="a1", at=T0))
+    e.handle(LeadsClaimed(at=T0, requested=1, leads=leads(1)))
+    e.handle(CallRinging(call_id="call-0", at=T0 + timedelta(seconds=2)))
+    commands = e.handle(CallAnswered(call_id="call-0", at=T0 + timedelta(seconds=9)))
+    assert commands == [ConnectAgent(call_id="call-0", agent_id="a1")]
+    commands = e.handle(CallEnded(call_id="call-0", at=T0 + timedelta(seconds=99),
+                                  sip_status=200, reason="bye", ended_by=Party.CALLEE))
+    (close,) = of(CloseAttempt, commands)
+    assert close.outcome.disposition == "answered_human"
+    assert close.outcome.lead_state == "done"
+    assert e.staff.busy == 1  # wrapping up
+
+
+def test_answered_with_no_agent_is_abandoned_after_two_seconds() -> None:
+    e = engine()
+    e.handle(AgentLoggedIn(agent_id="a1", at=T0))
+    e.handle(AgentReady(agent_id="a1", at=T0))
+    e.handle(LeadsClaimed(at=T0, requested=1, leads=leads(1)))
+    e.staff.pause("a1", T0)  # the agent walks away
+    e.handle(CallAnswered(call_id="call-0", at=T0 + timedelta(seconds=5)))
+    assert e.calls["call-0"].state is CallState.WAITING_FOR_AGENT
+    assert e.handle(Tick(at=T0 + timedelta(seconds=6))) == []
+    commands = e.handle(Tick(at=T0 + timedelta(seconds=7)))
+    assert of(PlayAbandonMessage, commands) == [PlayAbandonMessage(call_id="call-0")]
+    commands = e.handle(CallEnded(call_id="call-0", at=T0 + timedelta(seconds=12),
+                                  sip_status=200, reason="abandon message played"))
+    (close,) = of(CloseAttempt, commands)
+    assert close.outcome.disposition == "abandoned"
+    assert close.outcome.abandoned
+    assert e.outcomes.abandon_rate == 1.0
+
+
+def test_robocall_opt_out_suppresses() -> None:
+    e = engine(DialMode.ROBOCALL)
+    assert of(ClaimLeads, e.handle(Tick(at=T0))) == [ClaimLeads(count=5)]
+    e.handle(LeadsClaimed(at=T0, requested=5, leads=leads(2)))
+    assert of(StartScript, e.handle(CallAnswered(call_id="call-0", at=T0)))
+    e.handle(CalleeActed(call_id="call-0", at=T0, intent="opt_out"))
+    commands = e.handle(CallEnded(call_id="call-0", at=T0, sip_status=200, reason="bye"))
+    (close,) = of(CloseAttempt, commands)
+    assert close.outcome.disposition == "opted_out"
+    assert close.suppress_reason
+    assert close.e164 == "+8613500000000"
+
+
+def test_unanswered_vacant_marks_the_number() -> None:
+    e = engine(DialMode.ROBOCALL)
+    e.handle(Tick(at=T0))
+    e.handle(LeadsClaimed(at=T0, requested=5, leads=leads(1)))
+    commands = e.handle(CallEnded(call_id="call-0", at=T0, sip_status=404, reason="not found"))
+    (close,) = of(CloseAttempt, commands)
+    assert close.outcome.disposition == "vacant"
+    assert close.outcome.lead_state == "dead"
+    assert close.number_status is not None
+    assert close.number_status.status == "vacant"
+
+
+actions = st.lists(st.tuples(st.sampled_from(["tick", "ready", "answer", "end", "login"]),
+                             st.integers(0, 30)), max_size=120)
+
+
+@settings(max_examples=150, deadline=None)
+@given(actions=actions, mode=st.sampled_from([DialMode.PROGRESSIVE, DialMode.ROBOCALL]),
+       channels=st.integers(1, 8))
+def test_invariants_under_random_events(actions: list[tuple[str, int]], mode: DialMode,
+                                        channels: int) -> None:
+    e = engine(mode, channels)
+    now, next_lead, closed, placed = T0, 0, set(), set()
+    for action, n in actions:
+        now += timedelta(seconds=1)
+        if action == "login":
+            commands = e.handle(AgentLoggedIn(agent_id=f"a{n % 4}", at=now)) if \
+                f"a{n % 4}" not in e.staff.agents or e.staff.agents[f"a{n % 4}"].state == \
+                "logged_out" else []
+        elif action == "ready" and f"a{n % 4}" in e.staff.agents and \
+                e.staff.agents[f"a{n % 4}"].state in ("paused", "wrap_up", "ready"):
+            commands = e.handle(AgentReady(agent_id=f"a{n % 4}", at=now))
+        elif action == "answer" and e.calls:
+            call_id = sorted(e.calls)[n % len(e.calls)]
+            if e.calls[call_id].answered_at is None:
+                commands = e.handle(CallAnswered(call_id=call_id, at=now))
+            else:
+                commands = []
+        elif action == "end" and e.calls:
+            call_id = sorted(e.calls)[n % len(e.calls)]
+            commands = e.handle(CallEnded(call_id=call_id, at=now, sip_status=486,
+                                          reason="busy"))
+        else:
+            commands = e.handle(Tick(at=now))
+        recorded: set[str] = set()
+        for command in commands:
+            if isinstance(command, ClaimLeads):
+                ready_before = e.staff.ready
+                reply = e.handle(LeadsClaimed(at=now, requested=command.count,
+                                              leads=leads(command.count, next_lead)))
+                next_lead += command.count
+                commands.extend(reply)
+                if mode is DialMode.PROGRESSIVE:
+                    dialing = sum(1 for c in e.calls.values() if c.answered_at is None)
+                    assert dialing <= ready_before
+            elif isinstance(command, RecordAttempts):
+                recorded |= {a.attempt_id for a in command.attempts}
+            elif isinstance(command, PlaceCall):
+                assert command.request.call_id in recorded  # written before dialed
+                placed.add(command.request.call_id)
+            elif isinstance(command, CloseAttempt):
+                assert command.outcome.attempt_id not in closed  # closed exactly once
+                closed.add(command.outcome.attempt_id)
+        assert len(e.calls) <= channels  # never more calls in flight than lines
+        if mode is DialMode.PROGRESSIVE and e.staff.logged_in == 0:
+            assert not any(isinstance(c, PlaceCall) for c in commands)
+    assert closed <= placed
+    assert placed - closed == set(e.calls)
