@@ -127,6 +127,13 @@ def record_attempts(conn: Connection, new: Sequence[NewAttempt]) -> None:
     )
 
 
+def release_leads(conn: Connection, lead_ids: Sequence[int]) -> None:
+    """Put claimed leads that were not dialed back in the queue, as they were."""
+    if lead_ids:
+        conn.execute(update(leads).where(leads.c.id.in_(list(lead_ids)),
+                                         leads.c.state == "dialing").values(state="ready"))
+
+
 def close_attempt(conn: Connection, outcome: AttemptOutcome) -> None:
     """Give an attempt its one disposition and move its lead on; twice is an error."""
     stmt = (

@@ -82,6 +82,10 @@ class UnitOfWork(ReadUnitOfWork):
         """Write attempts before they are dialed; each counts against its lead's cap."""
         dialing.record_attempts(self._conn, new)
 
+    def release_leads(self, lead_ids: Sequence[int]) -> None:
+        """Put claimed, undialed leads back in the queue."""
+        dialing.release_leads(self._conn, lead_ids)
+
     def close_attempt(self, outcome: AttemptOutcome) -> None:
         """Give an attempt its one disposition and move its lead on (StoreError if twice)."""
         dialing.close_attempt(self._conn, outcome)

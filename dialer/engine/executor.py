@@ -1,0 +1,122 @@
+"""Carrying out the engine's commands against the store and a telephony backend.
+
+Store writes are batched into one transaction and committed before any call is placed,
+so an attempt is always on disk before its call leaves (a crash in between leaves an open
+attempt that recovery closes as `failed`, never a dial without a record).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+
+from dialer.engine.commands import (
+    AgentWrapping,
+    ClaimLeads,
+    CloseAttempt,
+    Command,
+    ConnectAgent,
+    HangUp,
+    LeadsClaimed,
+    PlaceCall,
+    PlayAbandonMessage,
+    RecordAttempts,
+    ReleaseLeads,
+    StartScript,
+)
+from dialer.engine.core import Engine
+from dialer.store import Store, SuppressionScope, UnitOfWork
+from lines.telephony import TelephonyBackend
+
+logger = logging.getLogger(__name__)
+
+Write = RecordAttempts | ReleaseLeads | CloseAttempt
+
+
+class Executor:
+    """Runs command lists in order; the only place the engine's decisions touch the world."""
+
+    def __init__(
+        self,
+        store: Store,
+        backend: TelephonyBackend,
+        engine: Engine,
+        clock: Callable[[], datetime],
+        on_wrap_up: Callable[[str], None] | None = None,
+        opt_out_scope: SuppressionScope = SuppressionScope.GLOBAL,
+    ) -> None:
+        self._store = store
+        self._backend = backend
+        self._engine = engine
+        self._clock = clock
+        self._on_wrap_up = on_wrap_up
+        self._opt_out_scope = opt_out_scope
+        self._writes: list[Write] = []
+
+    def execute(self, commands: list[Command]) -> None:
+        queue = deque(commands)
+        while queue:
+            command = queue.popleft()
+            if isinstance(command, RecordAttempts | ReleaseLeads | CloseAttempt):
+                self._writes.append(command)
+            elif isinstance(command, ClaimLeads):
+                queue.extendleft(reversed(self._claim(command.count)))
+            else:
+                self.flush()
+                self._act(command)
+        self.flush()
+
+    def _claim(self, count: int) -> list[Command]:
+        settings = self._engine.settings
+        now = self._clock()
+        with self._store.write() as uow:
+            self._apply(uow)
+            claimed = uow.claim_leads(campaign_id=settings.campaign_id,
+                                      campaign=settings.campaign, limit=count, now=now,
+                                      max_attempts=settings.max_attempts)
+        return self._engine.handle(LeadsClaimed(at=now, requested=count, leads=tuple(claimed)))
+
+    def _act(self, command: Command) -> None:
+        backend = self._backend
+        if isinstance(command, PlaceCall):
+            backend.place(command.request)
+        elif isinstance(command, ConnectAgent):
+            backend.connect_agent(command.call_id, command.agent_id)
+        elif isinstance(command, StartScript):
+            backend.start_script(command.call_id, command.script)
+        elif isinstance(command, PlayAbandonMessage):
+            backend.play_abandon_message(command.call_id)
+        elif isinstance(command, HangUp):
+            backend.hang_up(command.call_id)
+        elif isinstance(command, AgentWrapping) and self._on_wrap_up is not None:
+            self._on_wrap_up(command.agent_id)
+
+    def flush(self) -> None:
+        """Commit the batched writes (one transaction)."""
+        if self._writes:
+            with self._store.write() as uow:
+                self._apply(uow)
+
+    def _apply(self, uow: UnitOfWork) -> None:
+        writes, self._writes = self._writes, []
+        for write in writes:
+            if isinstance(write, RecordAttempts):
+                uow.record_attempts(write.attempts)
+            elif isinstance(write, ReleaseLeads):
+                uow.release_leads(write.lead_ids)
+            else:
+                self._close(uow, write)
+
+    def _close(self, uow: UnitOfWork, close: CloseAttempt) -> None:
+        uow.close_attempt(close.outcome)
+        if close.number_status is not None:
+            uow.put_number_status(close.number_status, actor="engine")
+        if close.suppress_reason is not None:
+            campaign = (self._engine.settings.campaign
+                        if self._opt_out_scope is SuppressionScope.CAMPAIGN else None)
+            uow.add_suppression(close.e164, scope=self._opt_out_scope, campaign=campaign,
+                                reason=close.suppress_reason, actor="engine",
+                                now=close.outcome.ended_at)
+            logger.info("attempt %s: opted out, number suppressed", close.outcome.attempt_id)
