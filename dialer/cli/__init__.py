@@ -11,6 +11,7 @@ import sys
 import typer
 
 from dialer.cli.config_cmd import app as config_app
+from dialer.cli.export import app as export_app
 from dialer.cli.leads import app as leads_app
 from dialer.cli.numbers import app as numbers_app
 from dialer.cli.suppress import app as suppress_app
@@ -27,6 +28,7 @@ app.add_typer(leads_app, name="leads")
 app.add_typer(suppress_app, name="suppress")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(config_app, name="config")
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:

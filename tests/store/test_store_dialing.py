@@ -150,3 +150,29 @@ def test_concurrent_claims_never_overlap(store: Store) -> None:
         thread.join(timeout=60)
     everything = [number for mine in taken for number in mine]
     assert len(everything) == len(set(everything)) == 60
+
+
+def test_export_command_writes_the_documented_columns(store: Store, store_url: str) -> None:
+    import csv
+    import io
+    import json
+
+    from typer.testing import CliRunner
+
+    from dialer.cli import app
+
+    campaign_id = seed(store, 2)
+    for attempt_id in dial(store, campaign_id, claim(store, campaign_id)):
+        with store.write() as uow:
+            uow.close_attempt(outcome(attempt_id))
+    url = store_url
+    runner = CliRunner()
+    out = runner.invoke(app, ["export", "attempts", "--db", url, "--format", "csv"]).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["attempt_id", "campaign", "lead_id", "e164", "list_source",
+                             "trunk", "caller_id", "placed_at", "answered_at", "ended_at",
+                             "sip_status", "disposition", "agent_id", "abandoned",
+                             "callee_timezones"]
+    assert rows[0]["placed_at"] == "2026-11-24T10:00:00Z"
+    lines = runner.invoke(app, ["export", "attempts", "--db", url, "--format", "jsonl"]).stdout
+    assert json.loads(lines.splitlines()[0])["callee_timezones"] == ["Asia/Shanghai"]
