@@ -96,6 +96,7 @@ class Engine:
     staff: Staff = field(default_factory=Staff)
     calls: dict[str, Call] = field(default_factory=dict)
     queue: _Queue = field(default_factory=_Queue)
+    closing: bool = False  # the campaign's window is over: finish calls, place no more
 
     def handle(self, event: Event) -> list[Command]:
         """The commands that follow from `event`, in the order to carry them out."""
@@ -127,6 +128,8 @@ class Engine:
         self._pace(at, commands)
 
     def _pace(self, at: datetime, commands: list[Command]) -> None:
+        if self.closing:
+            return
         if self.queue.empty_until is not None and at < self.queue.empty_until:
             return
         if self.settings.mode is not DialMode.ROBOCALL and self.staff.logged_in == 0:
@@ -252,8 +255,9 @@ class Engine:
             commands.append(HangUp(call_id=call.call_id))
         elif event.intent == "agent" and call.state is CallState.SCRIPTED:
             if not self._connect(call, event.at, commands):
-                call.move(Trigger.QUEUE)
-                call.waiting_since = event.at
+                # The robot took this call: no agent free is not an abandoned call. The
+                # script promises a call back and goes on to its end.
+                call.completed = True
         elif event.intent == "completed":
             call.completed = True
 

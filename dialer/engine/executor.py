@@ -45,6 +45,7 @@ class Executor:
         engine: Engine,
         clock: Callable[[], datetime],
         on_wrap_up: Callable[[str], None] | None = None,
+        on_connect: Callable[[str], None] | None = None,
         opt_out_scope: SuppressionScope = SuppressionScope.GLOBAL,
     ) -> None:
         self._store = store
@@ -52,6 +53,7 @@ class Executor:
         self._engine = engine
         self._clock = clock
         self._on_wrap_up = on_wrap_up
+        self._on_connect = on_connect
         self._opt_out_scope = opt_out_scope
         self._writes: list[Write] = []
 
@@ -83,6 +85,8 @@ class Executor:
         if isinstance(command, PlaceCall):
             backend.place(command.request)
         elif isinstance(command, ConnectAgent):
+            if self._on_connect is not None:
+                self._on_connect(command.agent_id)
             backend.connect_agent(command.call_id, command.agent_id)
         elif isinstance(command, StartScript):
             backend.start_script(command.call_id, command.script)

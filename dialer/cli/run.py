@@ -1,0 +1,140 @@
+"""`dialer run CAMPAIGN.yaml`: run a campaign end to end (simulated time by default)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+import typer
+from phonenumbers import timezone as pn_timezone
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from dialer.cli.common import DbOption, JsonOption, actor, stderr, stdout, store_at
+from dialer.config import load_campaign
+from dialer.config.campaign import Campaign
+from dialer.engine.core import Engine
+from dialer.engine.report import RunReport
+from dialer.engine.simulate import SimOptions, run_simulated
+from dialer.engine.staff import AgentState
+from dialer.intake.service import IntakeOptions, import_file
+from dialer.sim.scenario import Scenario, default_scenario, load_scenario
+from dialer.store import Store
+
+
+def run(
+    campaign_file: Annotated[Path, typer.Argument(help="The campaign YAML.")],
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated world.")] = 1,
+    json_out: JsonOption = False,
+    scenario: Annotated[Path | None, typer.Option("--scenario", help="Simulated-network "
+                                                  "scenario YAML (default: built in).")] = None,
+    hours: Annotated[float, typer.Option("--hours", help="How long the campaign dials.")] = 8.0,
+    start: Annotated[str | None, typer.Option("--start", help="Simulated start, ISO 8601 "
+                                              "(default: the scenario's start).")
+                     ] = None,
+) -> None:
+    """Run a campaign on the simulated network and print what happened."""
+    campaign = load_campaign(campaign_file)
+    world = load_scenario(scenario) if scenario is not None else default_scenario()
+    began = _start(start, campaign, world)
+    with store_at(db) as store:
+        _import_leads(store, campaign, began)
+        options = SimOptions(start=began, duration=timedelta(hours=hours), seed=seed)
+        if json_out or not stderr.is_terminal:
+            report = run_simulated(store, campaign, world, options)
+        else:
+            report = _run_live(store, campaign, world, options)
+    if json_out:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        _print_report(report)
+
+
+def _start(text: str | None, campaign: Campaign, world: Scenario) -> datetime:
+    """`--start` (local to the campaign's region unless it says), else the scenario's."""
+    if text is None:
+        return world.start
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_zone(campaign.region))
+
+
+def _zone(region: str) -> ZoneInfo:
+    example = phonenumbers.example_number(region)
+    zones = pn_timezone.time_zones_for_number(example) if example else ()
+    return ZoneInfo(zones[0] if zones and zones[0] != "Etc/Unknown" else "UTC")
+
+
+def _import_leads(store: Store, campaign: Campaign, now: datetime) -> None:
+    if campaign.leads is None or campaign.leads.file is None:
+        return
+    path = Path(campaign.leads.file)  # the loader resolved it against the campaign's folder
+    options = IntakeOptions(region=campaign.region, column=campaign.leads.column,
+                            allowed_types=campaign.allowed_number_types)
+    with store.write() as uow:
+        summary = import_file(uow, path, campaign=campaign.name,
+                              source=campaign.leads.source or path.stem, options=options,
+                              now=now, actor=actor())
+    if not summary.already_imported:
+        stderr.print(f"imported {summary.accepted} of {summary.rows_read} rows from {path.name}")
+
+
+def _run_live(
+    store: Store, campaign: Campaign, world: Scenario, options: SimOptions
+) -> RunReport:
+    last = 0.0
+    with Live(console=stderr, transient=True, refresh_per_second=8) as live:
+
+        def show(engine: Engine, now: datetime) -> None:
+            nonlocal last
+            if time.monotonic() - last > 0.1:
+                live.update(_live_view(engine, now))
+                last = time.monotonic()
+
+        return run_simulated(store, campaign, world, options, on_progress=show)
+
+
+def _live_view(engine: Engine, now: datetime) -> Group:
+    table = Table(title=f"{engine.settings.campaign}: {now:%Y-%m-%d %H:%M} (simulated)")
+    for name in ("calls in flight", "agents", "abandon rate", "dispositions"):
+        table.add_column(name)
+    agents = ", ".join(f"{s.value} {engine.staff.count(s)}" for s in AgentState
+                       if engine.staff.count(s))
+    top = ", ".join(f"{d.value} {n}" for d, n in engine.outcomes.dispositions.most_common(5))
+    table.add_row(str(len(engine.calls)), agents or "-",
+                  f"{engine.outcomes.abandon_rate:.2%}", top or "-")
+    return Group(table)
+
+
+def _print_report(report: RunReport) -> None:
+    summary = Table(title=f"Campaign {report.campaign} ({report.mode}, seed {report.seed})",
+                    show_header=False)
+    occupancy = "-" if report.agent_occupancy is None else f"{report.agent_occupancy:.1%}"
+    for key, value in (
+        ("simulated", f"{report.started_at:%Y-%m-%d %H:%M} → {report.ended_at:%H:%M}"),
+        ("attempts", str(report.attempts)), ("contacts", str(report.contacts)),
+        ("abandon rate", f"{report.abandon_rate:.2%}"), ("agent occupancy", occupancy),
+        ("calls per hour", f"{report.calls_per_hour:.0f}"),
+        ("recovered after a stop", f"{report.recovered['attempts_closed']} attempts"),
+    ):
+        summary.add_row(key, value)
+    stdout.print(summary)
+    dispositions = Table(title="Dispositions")
+    dispositions.add_column("disposition")
+    dispositions.add_column("attempts", justify="right")
+    for name, count in report.dispositions.items():
+        dispositions.add_row(name, str(count))
+    stdout.print(dispositions)
+    sources = Table(title="Invalid numbers per list source")
+    for name in ("source", "rows", "invalid at intake", "dead numbers", "share"):
+        sources.add_column(name, justify="left" if name == "source" else "right")
+    for name, entry in report.sources.items():
+        sources.add_row(name, str(int(entry["rows"])), str(int(entry["invalid_at_intake"])),
+                        str(int(entry["dead_numbers"])), f"{entry['share']:.1%}")
+    stdout.print(sources)

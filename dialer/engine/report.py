@@ -1,0 +1,90 @@
+"""The run report: what a campaign run did, for people (tables) and machines (JSON)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from dialer.config.campaign import Campaign
+from dialer.engine.core import Engine
+from dialer.store import Recovery, Store
+from rules.dispositions import Disposition
+
+_DEAD = {Disposition.VACANT.value, Disposition.SUSPENDED.value}
+_INTAKE_INVALID = ("empty", "unparseable", "invalid")
+
+
+@dataclass(slots=True, kw_only=True)
+class RunReport:
+    campaign: str
+    mode: str
+    seed: int
+    started_at: datetime
+    ended_at: datetime
+    attempts: int
+    contacts: int  # answered by a person
+    dispositions: dict[str, int]
+    abandon_rate: float
+    agent_occupancy: float | None
+    calls_per_hour: float
+    recovered: dict[str, int]
+    sources: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "campaign": self.campaign, "mode": self.mode, "seed": self.seed,
+            "started_at": self.started_at.isoformat(), "ended_at": self.ended_at.isoformat(),
+            "attempts": self.attempts, "contacts": self.contacts,
+            "dispositions": self.dispositions, "abandon_rate": round(self.abandon_rate, 5),
+            "agent_occupancy": (None if self.agent_occupancy is None
+                                else round(self.agent_occupancy, 4)),
+            "calls_per_hour": round(self.calls_per_hour, 1), "recovered": self.recovered,
+            "invalid_share_by_source": self.sources,
+        }
+
+
+def build_report(
+    store: Store, campaign: Campaign, engine: Engine, *, recovery: Recovery,
+    started: datetime, ended: datetime, seed: int,
+) -> RunReport:
+    outcomes = engine.outcomes
+    attempts = sum(outcomes.dispositions.values())
+    hours = max((ended - started) / timedelta(hours=1), 1e-9)
+    return RunReport(
+        campaign=campaign.name, mode=campaign.dial.mode.value, seed=seed,
+        started_at=started, ended_at=ended, attempts=attempts,
+        contacts=outcomes.live_answers,
+        dispositions={d.value: n for d, n in outcomes.dispositions.most_common()},
+        abandon_rate=outcomes.abandon_rate,
+        agent_occupancy=engine.staff.occupancy if engine.staff.agents else None,
+        calls_per_hour=attempts / hours,
+        recovered={"attempts_closed": recovery.attempts_closed,
+                   "leads_released": recovery.leads_released},
+        sources=invalid_share_by_source(store, campaign.name),
+    )
+
+
+def invalid_share_by_source(store: Store, campaign: str) -> dict[str, dict[str, float]]:
+    """Per list source: rows, rows rejected at intake as invalid, numbers found dead by
+    calls (vacant or suspended), and the share of the two in all rows."""
+    rows: Counter[str] = Counter()
+    invalid: Counter[str] = Counter()
+    dead: defaultdict[str, set[int]] = defaultdict(set)
+    with store.read() as uow:
+        campaign_id = uow.campaign_id(campaign)
+        for lead_list in uow.lists(campaign_id) if campaign_id is not None else []:
+            rows[lead_list.source] += int(str(lead_list.summary.get("rows_read", 0)))
+            rejected = lead_list.summary.get("rejected", {})
+            if isinstance(rejected, dict):
+                invalid[lead_list.source] += sum(int(rejected.get(k, 0)) for k in _INTAKE_INVALID)
+        for row in uow.attempt_rows(campaign):
+            if row.disposition in _DEAD:
+                dead[row.list_source].add(row.lead_id)
+    return {
+        source: {"rows": rows[source], "invalid_at_intake": invalid[source],
+                 "dead_numbers": len(dead[source]),
+                 "share": round((invalid[source] + len(dead[source])) / rows[source], 4)
+                 if rows[source] else 0.0}
+        for source in sorted(set(rows) | set(dead))
+    }

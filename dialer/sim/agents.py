@@ -1,0 +1,166 @@
+"""Simulated agents: they log in, take calls, wrap up, take breaks and go home.
+
+The engine tells the agents when one takes a call (`call_started`, optional) and when
+that call ended (`call_finished`); after a wrap-up time drawn from the scenario the agent
+is ready again. A break or the end of the shift that falls while an agent is busy waits
+until the agent's wrap-up is over, as it does on a real floor.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from dialer.engine.agents import (
+    AgentEvent,
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentPaused,
+    AgentReady,
+)
+from dialer.sim.population import stable_seed
+from dialer.sim.scenario import Break, Scenario
+from dialer.sim.world import SimWorld, Timer
+
+AgentSink = Callable[[AgentEvent], None]
+
+
+class AgentState(enum.StrEnum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+_BUSY = (AgentState.ON_CALL, AgentState.WRAP_UP)
+
+
+@dataclass(slots=True, eq=False)
+class _Agent:
+    agent_id: str
+    state: AgentState = AgentState.LOGGED_OUT
+    break_due: Break | None = None  # a break that fell while the agent was busy
+    logout_due: bool = False
+    timer: Timer | None = None  # the end of the current wrap-up or pause
+
+
+class SimulatedAgents:
+    """The scenario's agents, driven by simulated time.
+
+    - Each agent logs in at the shift start (`AgentLoggedIn` then `AgentReady`) and logs
+      out at the shift end, or after the call and wrap-up it is busy with then.
+    - `call_started` is only for a READY agent, `call_finished` for one on a call (or
+      READY, when the engine does not report starts); anything else raises `ValueError`.
+    - After `call_finished` comes `AgentReady` a drawn wrap-up time later, or a pause or
+      the logout that was due meanwhile.
+    """
+
+    def __init__(self, world: SimWorld, scenario: Scenario, sink: AgentSink, seed: int = 0) -> None:
+        self._world = world
+        self._team = team = scenario.agents
+        self._sink = sink
+        self._rng = random.Random(stable_seed(seed, "agents"))
+        width = max(2, len(str(team.count)))
+        self._agents = {
+            agent_id: _Agent(agent_id)
+            for agent_id in (f"{team.id_prefix}{n:0{width}d}" for n in range(1, team.count + 1))
+        }
+        self._plan_shift()
+
+    @property
+    def agent_ids(self) -> tuple[str, ...]:
+        return tuple(self._agents)
+
+    def state(self, agent_id: str) -> AgentState:
+        return self._agent(agent_id).state
+
+    def call_started(self, agent_id: str) -> None:
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.READY:
+            raise ValueError(f"agent {agent_id} is {agent.state}, not ready for a call")
+        agent.state = AgentState.ON_CALL
+
+    def call_finished(self, agent_id: str) -> None:
+        agent = self._agent(agent_id)
+        if agent.state not in (AgentState.ON_CALL, AgentState.READY):
+            raise ValueError(f"agent {agent_id} is {agent.state}, not on a call")
+        agent.state = AgentState.WRAP_UP
+        wrap_up = self._team.wrap_up.draw(self._rng)
+        agent.timer = self._world.schedule_in(wrap_up, partial(self._wrapped_up, agent))
+
+    # --- the shift --------------------------------------------------------------------
+
+    def _plan_shift(self) -> None:
+        team, start = self._team, self._world.start
+        self._schedule(start + team.shift_start, self._log_in_all)
+        for brk in team.breaks:
+            for agent in self._agents.values():
+                offset = timedelta(seconds=self._rng.uniform(0, brk.spread.total_seconds()))
+                self._schedule(start + brk.at + offset, partial(self._break_time, agent, brk))
+        if team.shift_end is not None:
+            self._schedule(start + team.shift_end, self._shift_over)
+
+    def _schedule(self, at: datetime, fn: Callable[[], None]) -> None:
+        self._world.schedule(max(at, self._world.now), fn)
+
+    def _log_in_all(self) -> None:
+        for agent in self._agents.values():
+            now = self._world.now
+            self._sink(AgentLoggedIn(agent_id=agent.agent_id, at=now))
+            self._ready(agent)
+
+    def _shift_over(self) -> None:
+        for agent in self._agents.values():
+            if agent.state in _BUSY:
+                agent.logout_due = True
+            elif agent.state is not AgentState.LOGGED_OUT:
+                self._log_out(agent)
+
+    def _break_time(self, agent: _Agent, brk: Break) -> None:
+        if agent.state is AgentState.READY:
+            self._pause(agent, brk)
+        elif agent.state in _BUSY:
+            agent.break_due = brk
+
+    # --- one agent --------------------------------------------------------------------
+
+    def _wrapped_up(self, agent: _Agent) -> None:
+        agent.timer = None
+        if agent.logout_due:
+            self._log_out(agent)
+        elif agent.break_due is not None:
+            self._pause(agent, agent.break_due)
+        else:
+            self._ready(agent)
+
+    def _pause(self, agent: _Agent, brk: Break) -> None:
+        agent.state, agent.break_due = AgentState.PAUSED, None
+        agent.timer = self._world.schedule_in(brk.length, partial(self._resume, agent))
+        self._sink(AgentPaused(agent_id=agent.agent_id, at=self._world.now, reason=brk.reason))
+
+    def _resume(self, agent: _Agent) -> None:
+        agent.timer = None
+        if agent.state is AgentState.PAUSED:
+            self._ready(agent)
+
+    def _ready(self, agent: _Agent) -> None:
+        agent.state = AgentState.READY
+        self._sink(AgentReady(agent_id=agent.agent_id, at=self._world.now))
+
+    def _log_out(self, agent: _Agent) -> None:
+        if agent.timer is not None:
+            agent.timer.cancel()
+            agent.timer = None
+        agent.state, agent.logout_due, agent.break_due = AgentState.LOGGED_OUT, False, None
+        self._sink(AgentLoggedOut(agent_id=agent.agent_id, at=self._world.now))
+
+    def _agent(self, agent_id: str) -> _Agent:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise KeyError(f"no simulated agent {agent_id!r}")
+        return agent
