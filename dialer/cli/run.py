@@ -43,8 +43,8 @@ def run(
     """Run a campaign on the simulated network and print what happened."""
     campaign = load_campaign(campaign_file)
     world = load_scenario(scenario) if scenario is not None else default_scenario()
-    began = _start(start, campaign, world)
     with store_at(db) as store:
+        began = _start(start, campaign, world, store)
         _import_leads(store, campaign, began)
         options = SimOptions(start=began, duration=timedelta(hours=hours), seed=seed)
         if json_out or not stderr.is_terminal:
@@ -57,10 +57,16 @@ def run(
         _print_report(report)
 
 
-def _start(text: str | None, campaign: Campaign, world: Scenario) -> datetime:
-    """`--start` (local to the campaign's region unless it says), else the scenario's."""
+def _start(text: str | None, campaign: Campaign, world: Scenario, store: Store) -> datetime:
+    """`--start` (local to the campaign's region unless it says); else the scenario's start,
+    moved on to the day after the campaign's last attempt, so a rerun continues it."""
     if text is None:
-        return world.start
+        with store.read() as uow:
+            campaign_id = uow.campaign_id(campaign.name)
+            last = uow.last_attempt_at(campaign_id) if campaign_id is not None else None
+        if last is None or last < world.start:
+            return world.start
+        return world.start + timedelta(days=(last - world.start).days + 1)
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=_zone(campaign.region))
 

@@ -18,7 +18,7 @@ import hashlib
 import zoneinfo
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Final
 
 from pydantic import BeforeValidator, Field, ValidationInfo
@@ -246,7 +246,10 @@ class Callees:
         attempt = self._attempts[e164]
         self._attempts[e164] = attempt + 1
         profile = self.profile(e164)
-        rng = CallRandom(_mix64(profile.stream_seed ^ _mix64(attempt + 1)))
+        # The day is mixed in too: a campaign continued by a new process (whose attempt
+        # counts start again) on a later day draws fresh fates, not yesterday's again.
+        day = at.astimezone(UTC).date().toordinal()
+        rng = CallRandom(_mix64(profile.stream_seed ^ _mix64(attempt + 1) ^ _mix64(day << 20)))
         setup = self._scenario.network.setup_delay.draw(rng)
         outcome = profile.status or self._call_outcome(rng, profile, at)
         if outcome is Outcome.NO_ANSWER:

@@ -99,6 +99,12 @@ class ReadUnitOfWork:
         """The outcome log (every attempt, oldest first), streamed; all campaigns if None."""
         return dialing.attempt_rows(self._conn, campaign)
 
+    def last_attempt_at(self, campaign_id: int) -> datetime | None:
+        """When the campaign's latest attempt was placed, or None if it has none."""
+        stmt = select(func.max(attempts.c.placed_at)).where(attempts.c.campaign_id == campaign_id)
+        value = self._conn.execute(stmt).scalar_one_or_none()
+        return None if value is None else require_aware(value)
+
     def open_attempts(self, campaign_id: int) -> int:
         """How many of the campaign's attempts have no disposition yet."""
         stmt = select(func.count()).select_from(attempts).where(
