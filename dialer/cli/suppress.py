@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -12,7 +13,7 @@ from dialer.cli.common import DbOption, JsonOption, RegionOption, actor, stdout,
 from dialer.cli.targets import Rejected, numbers_in
 from dialer.clock import SystemClock
 from dialer.errors import UsageError
-from dialer.store import SuppressionScope
+from dialer.store import SuppressionScope, UnitOfWork
 from rules.phone import mask
 
 app = typer.Typer(help="Manage do-not-call suppressions.", no_args_is_help=True)
@@ -50,17 +51,12 @@ def add(
     """Suppress a number or every number in a file (in one transaction)."""
     _check_scope(scope, campaign)
     now, who = SystemClock().now(), actor(by)
-    added = existing = 0
-    rejected: list[Rejected] = []
-    with store_at(db) as store, store.write() as uow:
-        for item in numbers_in(target, region.upper(), column):
-            if isinstance(item, Rejected):
-                rejected.append(item)
-            elif uow.add_suppression(item, scope=scope, campaign=campaign, reason=reason,
-                                     actor=who, now=now):
-                added += 1
-            else:
-                existing += 1
+
+    def add_one(uow: UnitOfWork, e164: str) -> bool:
+        return uow.add_suppression(e164, scope=scope, campaign=campaign, reason=reason,
+                                   actor=who, now=now)
+
+    added, existing, rejected = _for_each_number(db, target, region, column, add_one)
     stdout.print(f"suppressed {added} number(s) ({scope.value}); {existing} already were")
     _report_rejected(rejected)
 
@@ -78,16 +74,11 @@ def remove(
     """Lift a suppression (audited)."""
     _check_scope(scope, campaign)
     now, who = SystemClock().now(), actor(by)
-    removed = missing = 0
-    rejected: list[Rejected] = []
-    with store_at(db) as store, store.write() as uow:
-        for item in numbers_in(target, region.upper(), column):
-            if isinstance(item, Rejected):
-                rejected.append(item)
-            elif uow.remove_suppression(item, scope=scope, campaign=campaign, actor=who, now=now):
-                removed += 1
-            else:
-                missing += 1
+
+    def remove_one(uow: UnitOfWork, e164: str) -> bool:
+        return uow.remove_suppression(e164, scope=scope, campaign=campaign, actor=who, now=now)
+
+    removed, missing, rejected = _for_each_number(db, target, region, column, remove_one)
     stdout.print(f"removed {removed} suppression(s); {missing} number(s) were not suppressed "
                  f"in that scope")
     _report_rejected(rejected)
@@ -119,6 +110,25 @@ def list_(
         table.add_row(show(row.e164), row.scope.value, row.campaign or "", row.reason,
                       row.created_at.strftime("%Y-%m-%d %H:%M"), row.created_by)
     stdout.print(table)
+
+
+def _for_each_number(
+    db: str | None, target: str, region: str, column: str | None,
+    change: Callable[[UnitOfWork, str], bool],
+) -> tuple[int, int, list[Rejected]]:
+    """Apply `change` to every number of `target` in one transaction: (changed, unchanged,
+    rows that hold no valid number)."""
+    changed = unchanged = 0
+    rejected: list[Rejected] = []
+    with store_at(db) as store, store.write() as uow:
+        for item in numbers_in(target, region.upper(), column):
+            if isinstance(item, Rejected):
+                rejected.append(item)
+            elif change(uow, item):
+                changed += 1
+            else:
+                unchanged += 1
+    return changed, unchanged, rejected
 
 
 def _report_rejected(rejected: list[Rejected]) -> None:
