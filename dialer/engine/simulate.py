@@ -20,6 +20,7 @@ from dialer.engine.commands import Tick
 from dialer.engine.core import Engine
 from dialer.engine.executor import Executor
 from dialer.engine.report import RunReport, build_report
+from dialer.errors import DialerError
 from dialer.sim.agents import SimulatedAgents
 from dialer.sim.network import SimulatedNetwork
 from dialer.sim.scenario import Scenario
@@ -28,8 +29,14 @@ from dialer.store import Store
 from lines.telephony import CallEvent
 
 TICK = timedelta(seconds=1)
+#: Calls still up this long after the dialing window mean the world lost a call: stop.
+SETTLE_LIMIT = timedelta(hours=2)
 #: After a crash, interrupted leads are retried this much later.
 RETRY_AFTER_CRASH = timedelta(minutes=5)
+
+
+class SimulationError(DialerError):
+    """The simulated world broke its own contract (a bug, not bad input)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +97,11 @@ def _loop(
     now = options.start
     next_report = now
     while now < end or engine.calls:
+        if now > end + SETTLE_LIMIT:
+            raise SimulationError(
+                f"{len(engine.calls)} call(s) still up {SETTLE_LIMIT} after the window closed; "
+                "the simulated network never ended them"
+            )
         now = _next_instant(world, engine, now, end)
         _advance(world, inbox, engine, executor, now)
         if now < end:

@@ -94,6 +94,7 @@ class Staff:
         if self.agents[agent_id].state is AgentState.ON_CALL:
             self.pending_logout.add(agent_id)  # logs out when the call ends
             return
+        self.pending_logout.discard(agent_id)
         self._move(agent_id, AgentMove.LOG_OUT, at)
 
     def take(self, at: datetime, call_id: str) -> str | None:
