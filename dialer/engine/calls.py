@@ -57,7 +57,8 @@ class Outcomes:
         if call.answered_at is None:
             return classify_unanswered(sip_status=ended.sip_status, q850_cause=ended.q850_cause,
                                        announcement=call.announcement, rang=call.rang)
-        return classify_answered(answer=call.answer, abandoned=call.abandoned,
+        machine = call.answer is AnswerKind.MACHINE  # an abandoned machine is no abandoned call
+        return classify_answered(answer=call.answer, abandoned=call.abandoned and not machine,
                                  opted_out=call.opted_out, transferred=call.transferred,
                                  completed=call.completed)
 
@@ -79,7 +80,8 @@ class Outcomes:
         outcome = AttemptOutcome(
             attempt_id=call.call_id, disposition=disposition.value, ended_at=ended.at,
             answered_at=call.answered_at, sip_status=ended.sip_status,
-            q850_cause=ended.q850_cause, agent_id=call.agent_id, abandoned=call.abandoned,
+            q850_cause=ended.q850_cause, agent_id=call.agent_id,
+            abandoned=disposition is Disposition.ABANDONED,
             reason=ended.reason, lead_state=state.value, next_attempt_at=next_at,
         )
         return CloseAttempt(outcome=outcome, number_status=status, e164=call.lead.e164,

@@ -87,6 +87,16 @@ class CloseAttempt:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SuppressNumber:
+    """Suppress a number now (an opt-out heard during a call): written before anything else
+    happens to the call, so a crash cannot lose it."""
+
+    e164: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentWrapping:
     """An agent's call ended and wrap-up began (a simulated agent becomes ready later)."""
 
@@ -95,5 +105,5 @@ class AgentWrapping:
 
 Command = (
     ClaimLeads | RecordAttempts | ReleaseLeads | PlaceCall | ConnectAgent | StartScript
-    | PlayAbandonMessage | HangUp | CloseAttempt | AgentWrapping
+    | PlayAbandonMessage | HangUp | CloseAttempt | SuppressNumber | AgentWrapping
 )

@@ -40,6 +40,7 @@ from dialer.engine.commands import (
     RecordAttempts,
     ReleaseLeads,
     StartScript,
+    SuppressNumber,
     Tick,
 )
 from dialer.engine.lines import LinePlan
@@ -110,6 +111,12 @@ class Engine:
         else:
             self._on_call_event(event, commands)
         return commands
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest moment a waiting call must be abandoned (for precise ticking)."""
+        waiting = [c.waiting_since for c in self.calls.values()
+                   if c.state is CallState.WAITING_FOR_AGENT and c.waiting_since is not None]
+        return min(waiting) + self.settings.abandon_after if waiting else None
 
     @property
     def busy(self) -> bool:
@@ -245,13 +252,17 @@ class Engine:
             call.waiting_since = at
 
     def _on_classified(self, call: Call, event: AnswerClassified, commands: list[Command]) -> None:
+        if call.state is CallState.CONNECTED:
+            return  # an agent is talking on it: the agent decides, not the detector
         call.answer = event.kind
-        if event.kind is AnswerKind.MACHINE and call.state is not CallState.ENDED:
+        if event.kind is AnswerKind.MACHINE:
             commands.append(HangUp(call_id=call.call_id))
 
     def _on_callee_acted(self, call: Call, event: CalleeActed, commands: list[Command]) -> None:
         if event.intent == "opt_out":
             call.opted_out = True
+            commands.append(SuppressNumber(e164=call.lead.e164, reason=self.outcomes.opt_out_reason,
+                                           at=event.at))
             commands.append(HangUp(call_id=call.call_id))
         elif event.intent == "agent" and call.state is CallState.SCRIPTED:
             if not self._connect(call, event.at, commands):
@@ -262,6 +273,8 @@ class Engine:
             call.completed = True
 
     def _on_ended(self, call: Call, event: CallEnded, commands: list[Command]) -> None:
+        if call.state is CallState.WAITING_FOR_AGENT:
+            call.abandoned = True  # a person hung up on dead air: abandoned, not reached
         call.move(Trigger.END)
         del self.calls[call.call_id]
         self.lines.release(call.trunk)

@@ -25,6 +25,7 @@ from dialer.engine.commands import (
     RecordAttempts,
     ReleaseLeads,
     StartScript,
+    SuppressNumber,
 )
 from dialer.engine.core import Engine
 from dialer.store import Store, SuppressionScope, UnitOfWork
@@ -32,7 +33,7 @@ from lines.telephony import TelephonyBackend
 
 logger = logging.getLogger(__name__)
 
-Write = RecordAttempts | ReleaseLeads | CloseAttempt
+Write = RecordAttempts | ReleaseLeads | CloseAttempt | SuppressNumber
 
 
 class Executor:
@@ -61,7 +62,7 @@ class Executor:
         queue = deque(commands)
         while queue:
             command = queue.popleft()
-            if isinstance(command, RecordAttempts | ReleaseLeads | CloseAttempt):
+            if isinstance(command, RecordAttempts | ReleaseLeads | CloseAttempt | SuppressNumber):
                 self._writes.append(command)
             elif isinstance(command, ClaimLeads):
                 queue.extendleft(reversed(self._claim(command.count)))
@@ -110,6 +111,8 @@ class Executor:
                 uow.record_attempts(write.attempts)
             elif isinstance(write, ReleaseLeads):
                 uow.release_leads(write.lead_ids)
+            elif isinstance(write, SuppressNumber):
+                self._suppress(uow, write.e164, write.reason, write.at)
             else:
                 self._close(uow, write)
 
@@ -117,10 +120,13 @@ class Executor:
         uow.close_attempt(close.outcome)
         if close.number_status is not None:
             uow.put_number_status(close.number_status, actor="engine")
-        if close.suppress_reason is not None:
-            campaign = (self._engine.settings.campaign
-                        if self._opt_out_scope is SuppressionScope.CAMPAIGN else None)
-            uow.add_suppression(close.e164, scope=self._opt_out_scope, campaign=campaign,
-                                reason=close.suppress_reason, actor="engine",
-                                now=close.outcome.ended_at)
-            logger.info("attempt %s: opted out, number suppressed", close.outcome.attempt_id)
+        if close.suppress_reason is not None:  # already done by SuppressNumber: idempotent
+            self._suppress(uow, close.e164, close.suppress_reason, close.outcome.ended_at)
+
+    def _suppress(self, uow: UnitOfWork, e164: str, reason: str, at: datetime) -> None:
+        campaign = (self._engine.settings.campaign
+                    if self._opt_out_scope is SuppressionScope.CAMPAIGN else None)
+        if uow.add_suppression(e164, scope=self._opt_out_scope, campaign=campaign,
+                               reason=reason, actor="engine", now=at):
+            logger.info("campaign %s: a callee opted out; number suppressed",
+                        self._engine.settings.campaign)

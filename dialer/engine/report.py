@@ -46,11 +46,12 @@ class RunReport:
 
 def build_report(
     store: Store, campaign: Campaign, engine: Engine, *, recovery: Recovery,
-    started: datetime, ended: datetime, seed: int,
+    started: datetime, ended: datetime, seed: int, window: timedelta,
 ) -> RunReport:
     outcomes = engine.outcomes
     attempts = sum(outcomes.dispositions.values())
-    hours = max((ended - started) / timedelta(hours=1), 1e-9)
+    dialing = min(ended, started + window) - started  # calls per hour of the dialing window
+    hours = max(dialing / timedelta(hours=1), 1e-9)
     return RunReport(
         campaign=campaign.name, mode=campaign.dial.mode.value, seed=seed,
         started_at=started, ended_at=ended, attempts=attempts,

@@ -82,7 +82,7 @@ def run_simulated(
     engine.staff.close_books(world.now)
     ended = world.now.astimezone(options.start.tzinfo)
     return build_report(store, campaign, engine, recovery=recovery, started=options.start,
-                        ended=ended, seed=options.seed)
+                        ended=ended, seed=options.seed, window=options.duration)
 
 
 def _loop(
@@ -103,12 +103,9 @@ def _loop(
                 "the simulated network never ended them"
             )
         now = _next_instant(world, engine, now, end)
+        engine.closing = now >= end
         _advance(world, inbox, engine, executor, now)
-        if now < end:
-            executor.execute(engine.handle(Tick(at=now)))
-        else:
-            engine.closing = True
-            executor.execute(engine.handle(Tick(at=now)))
+        executor.execute(engine.handle(Tick(at=now)))
         if on_progress is not None and now >= next_report:
             on_progress(engine, now)
             next_report = now + timedelta(minutes=1)
@@ -118,6 +115,9 @@ def _loop(
 def _next_instant(world: SimWorld, engine: Engine, now: datetime, end: datetime) -> datetime:
     """The next tick; skips quiet stretches (no call up, nothing due) in one step."""
     step = now + TICK
+    deadline = engine.next_deadline()
+    if deadline is not None and now < deadline < step:
+        step = deadline  # abandon exactly `abandon_after` after the answer
     if engine.calls or engine.queue.empty_until is None:
         return step
     wake = [engine.queue.empty_until]

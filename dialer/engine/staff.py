@@ -7,6 +7,7 @@ accounted for occupancy: (talk + wrap-up) / logged-in time.
 from __future__ import annotations
 
 import enum
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +29,8 @@ class AgentMove(enum.StrEnum):
     PAUSE = "pause"
     LOG_OUT = "log_out"
 
+
+logger = logging.getLogger(__name__)
 
 A, M = AgentState, AgentMove
 AGENT_TRANSITIONS: dict[tuple[AgentState, AgentMove], AgentState] = {
@@ -66,6 +69,7 @@ class Staff:
         default_factory=lambda: defaultdict(float)
     )  # seconds
     pending_logout: set[str] = field(default_factory=set)
+    pending_pause: set[str] = field(default_factory=set)
 
     def _move(self, agent_id: str, move: AgentMove, at: datetime) -> None:
         agent = self.agents.get(agent_id) or _Agent(AgentState.LOGGED_OUT, at)
@@ -75,10 +79,21 @@ class Staff:
         self.time_in[agent.state] += (at - agent.since) / timedelta(seconds=1)
         self.agents[agent_id] = _Agent(new, at)
 
+    # Agent events come from softphones and CRMs: repeated, late or out-of-order ones are
+    # absorbed here (and logged), never allowed to stop a campaign.
+
     def log_in(self, agent_id: str, at: datetime) -> None:
+        if self._state(agent_id) is not AgentState.LOGGED_OUT:
+            logger.info("agent %s logged in again; ignored", agent_id)
+            return
         self._move(agent_id, AgentMove.LOG_IN, at)
 
     def ready_up(self, agent_id: str, at: datetime) -> None:
+        state = self._state(agent_id)
+        if state in (AgentState.ON_CALL, AgentState.LOGGED_OUT):
+            logger.info("agent %s ready while %s; ignored", agent_id, state.value)
+            return
+        self.pending_pause.discard(agent_id)
         if agent_id in self.pending_logout:
             self.pending_logout.discard(agent_id)
             self._move(agent_id, AgentMove.LOG_OUT, at)
@@ -86,16 +101,21 @@ class Staff:
         self._move(agent_id, AgentMove.READY, at)
 
     def pause(self, agent_id: str, at: datetime) -> None:
-        if self.agents[agent_id].state is AgentState.ON_CALL:
-            return  # pauses after this call (a real softphone would queue it too)
-        self._move(agent_id, AgentMove.PAUSE, at)
+        state = self._state(agent_id)
+        if state is AgentState.ON_CALL:
+            self.pending_pause.add(agent_id)  # pauses when the call ends
+        elif state is not AgentState.LOGGED_OUT:
+            self._move(agent_id, AgentMove.PAUSE, at)
 
     def log_out(self, agent_id: str, at: datetime) -> None:
-        if self.agents[agent_id].state is AgentState.ON_CALL:
+        state = self._state(agent_id)
+        if state is AgentState.ON_CALL:
             self.pending_logout.add(agent_id)  # logs out when the call ends
             return
         self.pending_logout.discard(agent_id)
-        self._move(agent_id, AgentMove.LOG_OUT, at)
+        self.pending_pause.discard(agent_id)
+        if state is not AgentState.LOGGED_OUT:
+            self._move(agent_id, AgentMove.LOG_OUT, at)
 
     def take(self, at: datetime, call_id: str) -> str | None:
         """The ready agent who has waited longest, now on the call; None if nobody is ready."""
@@ -108,7 +128,18 @@ class Staff:
         return agent_id
 
     def wrap_up(self, agent_id: str, at: datetime) -> None:
+        """The agent's call ended: wrap-up, or the logout or pause asked for during it."""
         self._move(agent_id, AgentMove.WRAP_UP, at)
+        if agent_id in self.pending_logout:
+            self.pending_logout.discard(agent_id)
+            self._move(agent_id, AgentMove.LOG_OUT, at)
+        elif agent_id in self.pending_pause:
+            self.pending_pause.discard(agent_id)
+            self._move(agent_id, AgentMove.PAUSE, at)
+
+    def _state(self, agent_id: str) -> AgentState:
+        agent = self.agents.get(agent_id)
+        return AgentState.LOGGED_OUT if agent is None else agent.state
 
     def close_books(self, at: datetime) -> None:
         """Account the time up to `at` (end of run)."""

@@ -188,3 +188,61 @@ def test_invariants_under_random_events(actions: list[tuple[str, int]], mode: Di
             assert not any(isinstance(c, PlaceCall) for c in commands)
     assert closed <= placed
     assert placed - closed == set(e.calls)
+
+
+def connected_engine() -> Engine:
+    e = engine()
+    e.handle(AgentLoggedIn(agent_id="a1", at=T0))
+    e.handle(AgentReady(agent_id="a1", at=T0))
+    e.handle(LeadsClaimed(at=T0, requested=1, leads=leads(1)))
+    return e
+
+
+def test_opt_out_is_written_before_the_hang_up() -> None:
+    from dialer.engine.commands import HangUp, SuppressNumber
+
+    e = engine(DialMode.ROBOCALL)
+    e.handle(Tick(at=T0))
+    e.handle(LeadsClaimed(at=T0, requested=5, leads=leads(1)))
+    e.handle(CallAnswered(call_id="call-0", at=T0))
+    commands = e.handle(CalleeActed(call_id="call-0", at=T0, intent="opt_out"))
+    assert [type(c) for c in commands] == [SuppressNumber, HangUp]
+
+
+def test_a_machine_verdict_never_cuts_an_agent_conversation() -> None:
+    from lines.telephony import AnswerClassified
+    from rules.signals import AnswerKind
+
+    e = connected_engine()
+    e.handle(CallAnswered(call_id="call-0", at=T0 + timedelta(seconds=5)))
+    assert e.calls["call-0"].state is CallState.CONNECTED
+    verdict = AnswerClassified(call_id="call-0", at=T0 + timedelta(seconds=8),
+                               kind=AnswerKind.MACHINE)
+    assert e.handle(verdict) == []
+
+
+def test_hanging_up_on_dead_air_is_abandoned() -> None:
+    e = connected_engine()
+    e.staff.pause("a1", T0)
+    e.handle(CallAnswered(call_id="call-0", at=T0 + timedelta(seconds=5)))
+    commands = e.handle(CallEnded(call_id="call-0", at=T0 + timedelta(seconds=6),
+                                  sip_status=200, reason="bye", ended_by=Party.CALLEE))
+    (close,) = of(CloseAttempt, commands)
+    assert close.outcome.disposition == "abandoned"
+
+
+def test_an_abandoned_machine_is_not_an_abandoned_call() -> None:
+    from lines.telephony import AnswerClassified
+    from rules.signals import AnswerKind
+
+    e = connected_engine()
+    e.staff.pause("a1", T0)
+    e.handle(CallAnswered(call_id="call-0", at=T0 + timedelta(seconds=5)))
+    e.handle(Tick(at=T0 + timedelta(seconds=7)))  # abandoned at 2 s
+    e.handle(AnswerClassified(call_id="call-0", at=T0 + timedelta(seconds=8),
+                              kind=AnswerKind.MACHINE))
+    commands = e.handle(CallEnded(call_id="call-0", at=T0 + timedelta(seconds=9),
+                                  sip_status=200, reason="bye"))
+    (close,) = of(CloseAttempt, commands)
+    assert close.outcome.disposition == "answered_machine"
+    assert e.outcomes.abandon_rate == 0.0

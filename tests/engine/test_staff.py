@@ -38,10 +38,24 @@ def test_logout_during_a_call_waits_for_the_call() -> None:
     assert staff.take(T0, "c1") == "a"
     staff.log_out("a", T0 + timedelta(seconds=30))
     assert staff.agents["a"].state is AgentState.ON_CALL
-    staff.wrap_up("a", T0 + timedelta(seconds=60))
-    staff.ready_up("a", T0 + timedelta(seconds=70))
+    staff.wrap_up("a", T0 + timedelta(seconds=60))  # no more events come from a logged-out phone
     assert staff.agents["a"].state is AgentState.LOGGED_OUT
     assert not staff.pending_logout
+
+
+def test_odd_agent_events_never_stop_a_campaign() -> None:
+    staff = Staff()
+    staff.pause("ghost", T0)  # never logged in
+    staff.log_out("ghost", T0)
+    staff.log_in("a", T0)
+    staff.log_in("a", T0)  # a softphone reconnects
+    staff.ready_up("a", T0)
+    staff.take(T0, "c1")
+    staff.ready_up("a", T0)  # ready while on a call
+    staff.pause("a", T0)  # pause during the call: after it
+    staff.wrap_up("a", T0 + timedelta(seconds=9))
+    assert staff.agents["a"].state is AgentState.PAUSED
+    assert "ghost" not in staff.agents
 
 
 def test_occupancy_is_talk_and_wrap_over_logged_in_time() -> None:
