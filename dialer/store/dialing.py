@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 
 from dialer.errors import StoreError
 from dialer.store.records import (
@@ -58,13 +58,15 @@ def claim_leads(
     now = require_aware(now, "now")
     if limit <= 0:
         return []
-    due = func.coalesce(leads.c.next_attempt_at, leads.c.created_at)
+    # Every lead has a due time from insert on (`next_attempt_at`), so the ready queue is
+    # read in the order of the (campaign_id, state, next_attempt_at) index, not sorted.
+    due = leads.c.next_attempt_at
     pick = (
         select(leads.c.id)
         .where(
             leads.c.campaign_id == campaign_id,
             leads.c.state == "ready",
-            or_(leads.c.next_attempt_at.is_(None), leads.c.next_attempt_at <= now),
+            leads.c.next_attempt_at <= now,
             leads.c.attempts_made < max_attempts,
             ~_suppressed(campaign),
             ~_known_dead(now),
@@ -154,10 +156,12 @@ def close_attempt(conn: Connection, outcome: AttemptOutcome) -> None:
     lead_id = conn.execute(stmt).scalar_one_or_none()
     if lead_id is None:
         raise StoreError(f"attempt {outcome.attempt_id} is unknown or already has a disposition")
+    due = outcome.next_attempt_at
+    if outcome.lead_state == "ready" and due is None:
+        due = outcome.ended_at  # a ready lead always has a due time (the queue's order)
     conn.execute(
-        update(leads)
-        .where(leads.c.id == lead_id)
-        .values(state=outcome.lead_state, next_attempt_at=outcome.next_attempt_at)
+        update(leads).where(leads.c.id == lead_id)
+        .values(state=outcome.lead_state, next_attempt_at=due)
     )
 
 

@@ -48,6 +48,7 @@ _LEAD_COLUMNS = (
     "number_type",
     "timezones",
     "carrier",
+    "next_attempt_at",  # due at once: the ready queue is ordered by this indexed column
     "created_at",
 )
 # One encoder for every lead: json.dumps with options builds a new one per call.
@@ -323,6 +324,7 @@ def _lead_rows(batch: Sequence[NewLead], to_db: _DatetimeBinder) -> list[tuple[o
             lead.number_type,
             join(lead.timezones),
             lead.carrier,
+            to_db(lead.created_at),
             to_db(lead.created_at),
         )
         for lead in batch

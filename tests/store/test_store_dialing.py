@@ -24,7 +24,7 @@ def seed(store: Store, count: int = 5, campaign: str = "c") -> int:
             NewLead(campaign_id=campaign_id, list_id=list_id, row_number=i,
                     e164=f"+86135000000{i:02d}", raw="", attributes={"n": str(i)}, region="CN",
                     number_type="mobile", timezones=("Asia/Shanghai",), carrier="",
-                    created_at=NOW + timedelta(seconds=i))
+                    created_at=NOW - timedelta(seconds=count - i))
             for i in range(count)
         ])
     return campaign_id

@@ -100,7 +100,8 @@ def test_leads_round_trip(store: Store) -> None:
         "中国移动",
         "138 00000000",
     )
-    assert (lead.state, lead.attempts_made, lead.next_attempt_at) == ("ready", 0, None)
+    # a new lead is due at once: its due time is its creation time
+    assert (lead.state, lead.attempts_made, lead.next_attempt_at) == ("ready", 0, NOW)
     assert lead.created_at == NOW
     assert lead.created_at.tzinfo is UTC
 
