@@ -26,8 +26,9 @@ from dialer.intake.service import (
     IntakeSummary,
     StoreFactsSource,
     checked_lines,
+    dirty_rows,
     import_file,
-    rejected_share,
+    rows_read,
 )
 from dialer.store import ReadUnitOfWork
 from rules.phone import DEFAULT_ALLOWED_TYPES, NumberType
@@ -145,12 +146,12 @@ def _per_source(uow: ReadUnitOfWork, campaign: str) -> dict[str, dict[str, float
                                                                "accepted": 0, "dirty": 0})
     for lead_list in uow.lists(campaign_id) if campaign_id is not None else []:
         summary = lead_list.summary
-        rows = int(str(summary.get("rows_read", 0)))
+        accepted = summary.get("accepted", 0)
         entry = totals[lead_list.source]
         entry["lists"] += 1
-        entry["rows"] += rows
-        entry["accepted"] += int(str(summary.get("accepted", 0)))
-        entry["dirty"] += round(rejected_share(summary) * rows)
+        entry["rows"] += rows_read(summary)
+        entry["accepted"] += accepted if isinstance(accepted, int) else 0
+        entry["dirty"] += dirty_rows(summary)
     for entry in totals.values():
         entry["dirty_share"] = round(entry["dirty"] / entry["rows"], 4) if entry["rows"] else 0.0
     return dict(totals)

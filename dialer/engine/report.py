@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 
 from dialer.config.campaign import Campaign
 from dialer.engine.core import Engine
+from dialer.intake.service import dirty_rows, rows_read
 from dialer.store import Recovery, Store
 from rules.dispositions import Disposition
 
 _DEAD = {Disposition.VACANT.value, Disposition.SUSPENDED.value}
-_INTAKE_INVALID = ("empty", "unparseable", "invalid")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -75,10 +75,8 @@ def invalid_share_by_source(store: Store, campaign: str) -> dict[str, dict[str, 
     with store.read() as uow:
         campaign_id = uow.campaign_id(campaign)
         for lead_list in uow.lists(campaign_id) if campaign_id is not None else []:
-            rows[lead_list.source] += int(str(lead_list.summary.get("rows_read", 0)))
-            rejected = lead_list.summary.get("rejected", {})
-            if isinstance(rejected, dict):
-                invalid[lead_list.source] += sum(int(rejected.get(k, 0)) for k in _INTAKE_INVALID)
+            rows[lead_list.source] += rows_read(lead_list.summary)
+            invalid[lead_list.source] += dirty_rows(lead_list.summary)
         for row in uow.attempt_rows(campaign):
             if row.disposition in _DEAD:
                 dead[row.list_source].add(row.lead_id)

@@ -235,12 +235,19 @@ def _attributes(headers: tuple[str, ...], cells: list[str], phone_index: int) ->
     return {h: c for i, (h, c) in enumerate(zip(headers, cells, strict=False)) if i != phone_index}
 
 
-def rejected_share(summary: Mapping[str, object]) -> float:
-    """Share of rows rejected as empty, unparseable or invalid: how dirty a list is."""
-    rows = int(str(summary.get("rows_read", 0)))
+#: The verdicts that say a list is dirty (the number itself is junk), not merely redundant.
+DIRTY_VERDICTS = (Verdict.EMPTY, Verdict.UNPARSEABLE, Verdict.INVALID)
+
+
+def dirty_rows(summary: Mapping[str, object]) -> int:
+    """Rows of a stored list summary rejected as empty, unparseable or invalid."""
     rejected = summary.get("rejected", {})
-    assert isinstance(rejected, Mapping)
-    dirty = sum(
-        int(rejected.get(v.value, 0)) for v in (Verdict.EMPTY, Verdict.UNPARSEABLE, Verdict.INVALID)
-    )
-    return dirty / rows if rows else 0.0
+    if not isinstance(rejected, Mapping):
+        return 0
+    return sum(int(rejected.get(verdict.value, 0)) for verdict in DIRTY_VERDICTS)
+
+
+def rows_read(summary: Mapping[str, object]) -> int:
+    """Rows a stored list summary says were read."""
+    value = summary.get("rows_read", 0)
+    return value if isinstance(value, int) else 0
