@@ -147,6 +147,10 @@ class Leads:
     column: str | None = None  # the phone column, when it cannot be guessed
 
 
+PACER_PATTERN = (r"^(predictive|progressive|vicidial-adapt(:hard|:average)?"
+                 r"|ratio:([1-9][0-9]*)(\.[0-9]+)?)$")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Dial:
     """How calls are placed."""
@@ -159,6 +163,9 @@ class Dial:
     abandon_after: Duration = timedelta(seconds=2)  # answered with nobody to take it
     max_concurrent: PositiveInt | None = None  # calls at once; required for robocall
     abandon_rate_target: Annotated[float, Field(gt=0, le=0.03)] = 0.03
+    #: predictive mode's pacer: predictive, progressive, ratio:<L>, vicidial-adapt[:average]
+    pacer: Annotated[str, Field(pattern=PACER_PATTERN)] = "predictive"
+    max_lines_per_agent: Annotated[float, Field(ge=1, le=20)] = 3.0  # calls dialing per agent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -112,6 +112,9 @@ class Abandon:
     cap: Annotated[float, Field(ge=0, le=1)]  # share of live-answered calls
     window: Duration  # the period the share is measured over
     message_within: Duration | None = None  # an information message starts within this
+    #: The estimated share of answers the machine detector hung up on that were people
+    #: (Ofcom counts them as abandoned calls); 0 where the regulator does not ask.
+    amd_false_positives: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

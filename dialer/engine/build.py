@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from dialer.config.campaign import Campaign, DialMode, Purpose
 from dialer.config.campaign import RetryRule as RetryConfig
 from dialer.config.lines import CallerIdPool
+from dialer.engine.baselines import RatioPacer, VicidialAdaptPacer
 from dialer.engine.calls import Outcomes
 from dialer.engine.core import Engine, EngineSettings
 from dialer.engine.lines import LinePlan
 from dialer.engine.pacing import Pacer, ProgressivePacer, RobocallPacer
+from dialer.engine.predictive import PredictivePacer, PredictiveSettings
 from dialer.errors import UsageError
+from rules.abandonment import AbandonWindow
 from rules.dispositions import Disposition
 from rules.retry import RetryPolicy, RetryRule
 
@@ -33,6 +37,7 @@ def build_engine(
         ring_timeout=campaign.dial.ring_timeout,
         abandon_after=campaign.dial.abandon_after,
         script=campaign.script.name if campaign.script is not None else None,
+        max_lines_per_agent=campaign.dial.max_lines_per_agent,
     )
     return Engine(
         settings=settings,
@@ -40,6 +45,7 @@ def build_engine(
         lines=line_plan(campaign),
         outcomes=Outcomes(retry=retry_policy(campaign)),
         new_id=new_id or (lambda: uuid.uuid4().hex),
+        abandonment=abandon_window(campaign),
     )
 
 
@@ -49,8 +55,54 @@ def pacer_for(campaign: Campaign) -> Pacer:
         return ProgressivePacer()
     if mode is DialMode.ROBOCALL:
         return RobocallPacer(campaign.dial.max_concurrent or 1)
+    if mode is DialMode.PREDICTIVE:
+        return pacer_named(campaign.dial.pacer, campaign)
     raise UsageError(f"dial mode {mode.value!r} is not available yet; "
-                     "use 'progressive' or 'robocall'")
+                     "use 'progressive', 'predictive' or 'robocall'")
+
+
+#: The pacers `--pacer` and `dial.pacer` name (`ratio:<L>` takes a lines-per-agent level).
+PACER_NAMES = ("predictive", "progressive", "ratio:<L>", "vicidial-adapt",
+               "vicidial-adapt:average")
+
+
+def pacer_named(name: str, campaign: Campaign) -> Pacer:
+    """The pacer called `name` (see `PACER_NAMES`), set up for `campaign`."""
+    if name == "predictive":
+        return PredictivePacer(predictive_settings(campaign))
+    if name == "progressive":
+        return ProgressivePacer()
+    if name in ("vicidial-adapt", "vicidial-adapt:hard", "vicidial-adapt:average"):
+        return VicidialAdaptPacer(variant="average" if name.endswith("average") else "hard")
+    if name.startswith("ratio:"):
+        try:
+            level = float(name.removeprefix("ratio:"))
+            return RatioPacer(level)
+        except ValueError:
+            pass
+    raise UsageError(f"unknown pacer {name!r}; expected one of {', '.join(PACER_NAMES)} "
+                     "(for example ratio:2.5)")
+
+
+def abandon_cap(campaign: Campaign) -> float:
+    """The campaign's abandon-rate target, never above its profile's cap."""
+    cap = campaign.dial.abandon_rate_target
+    profile = campaign.compliance.abandon
+    return min(cap, profile.cap) if profile is not None else cap
+
+
+def abandon_window(campaign: Campaign) -> AbandonWindow:
+    """Abandoned calls counted over the profile's window (30 days when it sets none)."""
+    profile = campaign.compliance.abandon
+    if profile is None:
+        return AbandonWindow(window=timedelta(days=30))
+    return AbandonWindow(window=profile.window,
+                         false_positive_share=profile.amd_false_positives)
+
+
+def predictive_settings(campaign: Campaign) -> PredictiveSettings:
+    return PredictiveSettings(cap=abandon_cap(campaign),
+                              grace=campaign.dial.abandon_after.total_seconds())
 
 
 def line_plan(campaign: Campaign) -> LinePlan:

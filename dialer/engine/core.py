@@ -15,6 +15,7 @@ Invariants (property-tested in tests/engine):
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,8 +45,8 @@ from dialer.engine.commands import (
     Tick,
 )
 from dialer.engine.lines import LinePlan
-from dialer.engine.pacing import Pacer, PaceSnapshot
-from dialer.engine.staff import Staff
+from dialer.engine.pacing import Pacer, PaceSnapshot, Placed, Resolved, Served, TalkEnded, WrapEnded
+from dialer.engine.staff import AgentState, Staff
 from dialer.store import NewAttempt
 from lines.telephony import (
     AnswerClassified,
@@ -57,6 +58,7 @@ from lines.telephony import (
     CallRinging,
     EarlyMediaHeard,
 )
+from rules.abandonment import AbandonWindow
 from rules.call_state import CallState, Trigger
 from rules.signals import AnswerKind
 
@@ -76,6 +78,8 @@ class EngineSettings:
     ring_timeout: timedelta
     abandon_after: timedelta
     script: str | None = None
+    #: Calls dialing at most this many times the agents ready or busy (agent modes).
+    max_lines_per_agent: float = 3.0
 
 
 @dataclass(slots=True)
@@ -98,6 +102,16 @@ class Engine:
     calls: dict[str, Call] = field(default_factory=dict)
     queue: _Queue = field(default_factory=_Queue)
     closing: bool = False  # the campaign's window is over: finish calls, place no more
+    #: Abandoned calls over the regulator's window (default: 30 days, nothing estimated).
+    abandonment: AbandonWindow = field(
+        default_factory=lambda: AbandonWindow(window=timedelta(days=30)))
+    #: Calls by stage: unanswered, waiting for an agent, live (kept as calls move).
+    stages: dict[_Stage, int] = field(default_factory=lambda: dict.fromkeys(_Stage, 0))
+    #: Calls waiting for an agent, longest waiting first.
+    waiting: dict[str, Call] = field(default_factory=dict)
+    dials: int = 0
+    answers: int = 0  # answered calls that needed an agent
+    abandoned: int = 0
 
     def handle(self, event: Event) -> list[Command]:
         """The commands that follow from `event`, in the order to carry them out."""
@@ -114,9 +128,10 @@ class Engine:
 
     def next_deadline(self) -> datetime | None:
         """The earliest moment a waiting call must be abandoned (for precise ticking)."""
-        waiting = [c.waiting_since for c in self.calls.values()
-                   if c.state is CallState.WAITING_FOR_AGENT and c.waiting_since is not None]
-        return min(waiting) + self.settings.abandon_after if waiting else None
+        for call in self.waiting.values():
+            assert call.waiting_since is not None
+            return call.waiting_since + self.settings.abandon_after
+        return None
 
     @property
     def busy(self) -> bool:
@@ -127,11 +142,14 @@ class Engine:
 
     def _on_tick(self, at: datetime, commands: list[Command]) -> None:
         limit = self.settings.abandon_after
-        for call in [c for c in self.calls.values() if c.state is CallState.WAITING_FOR_AGENT]:
-            if call.waiting_since is not None and at - call.waiting_since >= limit:
-                call.move(Trigger.ABANDON)
-                call.abandoned = True
-                commands.append(PlayAbandonMessage(call_id=call.call_id))
+        while self.waiting:
+            call = next(iter(self.waiting.values()))
+            assert call.waiting_since is not None
+            if at - call.waiting_since < limit:
+                break
+            self._move(call, Trigger.ABANDON)
+            call.abandoned = True  # counted when it ends, once the detector had its say
+            commands.append(PlayAbandonMessage(call_id=call.call_id))
         self._pace(at, commands)
 
     def _pace(self, at: datetime, commands: list[Command]) -> None:
@@ -139,25 +157,68 @@ class Engine:
             return
         if self.queue.empty_until is not None and at < self.queue.empty_until:
             return
-        if self.settings.mode is not DialMode.ROBOCALL and self.staff.logged_in == 0:
-            return
-        count = self.pacer.calls_to_place(self.snapshot(at))
+        snapshot = self.snapshot(at)
+        count = min(self.pacer.calls_to_place(snapshot), snapshot.free_lines)
+        if self.settings.mode is not DialMode.ROBOCALL:
+            # Interlocks: nobody to take a call, no call; at most so many lines per agent.
+            agents = snapshot.agents_ready + snapshot.agents_busy
+            ceiling = int(self.settings.max_lines_per_agent * agents + 1e-9)
+            count = min(count, ceiling - snapshot.calls_dialing)
         if count > 0:
             self.queue.claims_in_flight += count
             commands.append(ClaimLeads(count=count))
 
     def snapshot(self, at: datetime) -> PaceSnapshot:
-        states = [call.state for call in self.calls.values()]
-        dialing = sum(1 for s in states if s in _UNANSWERED) + self.queue.claims_in_flight
+        stages, counts = self.stages, self.staff.counts
+        figures = self.abandonment.figures(at)
         return PaceSnapshot(
             at=at,
-            agents_ready=self.staff.ready,
-            agents_busy=self.staff.busy,
-            calls_dialing=dialing,
-            calls_waiting=sum(1 for s in states if s is CallState.WAITING_FOR_AGENT),
-            calls_live=sum(1 for s in states if s in _LIVE),
+            agents_ready=counts[AgentState.READY],
+            agents_busy=counts[AgentState.ON_CALL] + counts[AgentState.WRAP_UP],
+            agents_talking=counts[AgentState.ON_CALL],
+            agents_logged_in=len(self.staff.agents) - counts[AgentState.LOGGED_OUT],
+            calls_dialing=stages[_Stage.DIALING] + self.queue.claims_in_flight,
+            calls_waiting=stages[_Stage.WAITING],
+            calls_live=stages[_Stage.LIVE],
             free_lines=self.lines.free - self.queue.claims_in_flight,
+            dials=self.dials, answers=self.answers, abandoned=self.abandoned,
+            window_rate=figures.rate, window_answers=figures.live_answers,
+            floor=self,
         )
+
+    # the floor, for pacers that look at ages
+
+    def dialing_ages(self, at: datetime) -> list[float]:
+        return [(at - c.placed_at) / _SECOND for c in self.calls.values()
+                if c.state in _UNANSWERED]
+
+    def talking_ages(self, at: datetime) -> list[float]:
+        return self.staff.ages(AgentState.ON_CALL, at)
+
+    def wrapping_ages(self, at: datetime) -> list[float]:
+        return self.staff.ages(AgentState.WRAP_UP, at)
+
+    def _move(self, call: Call, trigger: Trigger) -> None:
+        """Move a call along its lifecycle, keeping the stage counts."""
+        before = _STAGE_OF.get(call.state)
+        call.move(trigger)
+        after = _STAGE_OF.get(call.state)
+        if before is not after:
+            if before is not None:
+                self.stages[before] -= 1
+            if after is not None:
+                self.stages[after] += 1
+            if before is _Stage.WAITING:
+                del self.waiting[call.call_id]
+            elif after is _Stage.WAITING:
+                self.waiting[call.call_id] = call
+
+    def _served(self, call: Call, at: datetime, *, abandoned: bool) -> None:
+        """An answered call that needed an agent got one, or was abandoned."""
+        self.answers += 1
+        self.abandoned += abandoned
+        self.abandonment.live_answer(at, abandoned=abandoned)
+        self.pacer.observe(Served(at=at, abandoned=abandoned))
 
     def _on_claimed(self, event: LeadsClaimed, commands: list[Command]) -> None:
         self.queue.claims_in_flight = max(0, self.queue.claims_in_flight - event.requested)
@@ -178,13 +239,17 @@ class Engine:
                                         trunk=trunk, ring_timeout=self.settings.ring_timeout))
             self.calls[call_id] = Call(call_id=call_id, lead=lead, trunk=trunk,
                                        placed_at=event.at)
+            self.stages[_Stage.DIALING] += 1
         if released:
             commands.append(ReleaseLeads(lead_ids=tuple(released)))
         if attempts:
             commands.append(RecordAttempts(attempts=tuple(attempts)))
         for request in requests:
-            self.calls[request.call_id].move(Trigger.DIAL)
+            self._move(self.calls[request.call_id], Trigger.DIAL)
             commands.append(PlaceCall(request=request))
+        self.dials += len(requests)
+        if requests:
+            self.pacer.observe(Placed(at=event.at, count=len(requests)))
 
     # agents
 
@@ -196,15 +261,14 @@ class Engine:
         elif isinstance(event, AgentLoggedOut):
             self.staff.log_out(event.agent_id, event.at)
         else:
-            self.staff.ready_up(event.agent_id, event.at)
+            wrapped = self.staff.ready_up(event.agent_id, event.at)
+            if wrapped is not None:
+                self.pacer.observe(WrapEnded(at=event.at, seconds=wrapped))
             self._serve_waiting(event.at, commands)
         self._pace(event.at, commands)
 
     def _serve_waiting(self, at: datetime, commands: list[Command]) -> None:
-        waiting = sorted((c for c in self.calls.values()
-                          if c.state is CallState.WAITING_FOR_AGENT),
-                         key=lambda c: c.waiting_since or at)
-        for call in waiting:
+        for call in list(self.waiting.values()):
             if not self._connect(call, at, commands):
                 return
 
@@ -212,7 +276,9 @@ class Engine:
         agent_id = self.staff.take(at, call.call_id)
         if agent_id is None:
             return False
-        call.move(Trigger.CONNECT_AGENT)
+        if not call.scripted:
+            self._served(call, at, abandoned=False)
+        self._move(call, Trigger.CONNECT_AGENT)
         if call.scripted:
             call.transferred = True
         call.agent_id = agent_id
@@ -227,10 +293,10 @@ class Engine:
             return  # a late event for a call already closed
         if isinstance(event, CallRinging):
             call.rang = True
-            call.move(Trigger.RING)
+            self._move(call, Trigger.RING)
         elif isinstance(event, EarlyMediaHeard):
             call.announcement = event.announcement
-            call.move(Trigger.EARLY_MEDIA)
+            self._move(call, Trigger.EARLY_MEDIA)
         elif isinstance(event, CallAnswered):
             self._on_answered(call, event.at, commands)
         elif isinstance(event, AnswerClassified):
@@ -242,20 +308,22 @@ class Engine:
 
     def _on_answered(self, call: Call, at: datetime, commands: list[Command]) -> None:
         call.answered_at = at
-        call.move(Trigger.ANSWER)
+        self.pacer.observe(Resolved(at=at, after=(at - call.placed_at) / _SECOND, answered=True))
+        self._move(call, Trigger.ANSWER)
         if self.settings.mode is DialMode.ROBOCALL:
-            call.move(Trigger.START_SCRIPT)
+            self._move(call, Trigger.START_SCRIPT)
             call.scripted = True
             commands.append(StartScript(call_id=call.call_id, script=self.settings.script or ""))
         elif not self._connect(call, at, commands):
-            call.move(Trigger.QUEUE)
             call.waiting_since = at
+            self._move(call, Trigger.QUEUE)
 
     def _on_classified(self, call: Call, event: AnswerClassified, commands: list[Command]) -> None:
         if call.state is CallState.CONNECTED:
             return  # an agent is talking on it: the agent decides, not the detector
         call.answer = event.kind
         if event.kind is AnswerKind.MACHINE:
+            self.abandonment.machine_answer(event.at)
             commands.append(HangUp(call_id=call.call_id))
 
     def _on_callee_acted(self, call: Call, event: CalleeActed, commands: list[Command]) -> None:
@@ -275,17 +343,35 @@ class Engine:
     def _on_ended(self, call: Call, event: CallEnded, commands: list[Command]) -> None:
         if call.state is CallState.WAITING_FOR_AGENT:
             call.abandoned = True  # a person hung up on dead air: abandoned, not reached
-        call.move(Trigger.END)
+        if call.abandoned and call.answer is not AnswerKind.MACHINE:
+            self._served(call, event.at, abandoned=True)
+        elif call.answered_at is None:
+            after = (event.at - call.placed_at) / _SECOND
+            self.pacer.observe(Resolved(at=event.at, after=after, answered=False))
+        self._move(call, Trigger.END)
         del self.calls[call.call_id]
         self.lines.release(call.trunk)
         if call.agent_id is not None:
-            self.staff.wrap_up(call.agent_id, event.at)
+            talked = self.staff.wrap_up(call.agent_id, event.at)
+            self.pacer.observe(TalkEnded(at=event.at, seconds=talked))
             commands.append(AgentWrapping(agent_id=call.agent_id))
         commands.append(self.outcomes.close(call, event))
         self._pace(event.at, commands)
+
+
+class _Stage(enum.Enum):
+    DIALING = "dialing"  # placed, not answered yet
+    WAITING = "waiting"  # answered, waiting for an agent
+    LIVE = "live"  # answered, with an agent or a script (or hearing the abandon message)
 
 
 _UNANSWERED = frozenset({CallState.CLAIMED, CallState.DIALING, CallState.RINGING,
                          CallState.EARLY_MEDIA})
 _LIVE = frozenset({CallState.ANSWERED, CallState.CONNECTED, CallState.SCRIPTED,
                    CallState.ABANDONING})
+_STAGE_OF: dict[CallState, _Stage] = {
+    **dict.fromkeys(_UNANSWERED, _Stage.DIALING),
+    CallState.WAITING_FOR_AGENT: _Stage.WAITING,
+    **dict.fromkeys(_LIVE, _Stage.LIVE),
+}
+_SECOND = timedelta(seconds=1)

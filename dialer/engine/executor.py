@@ -7,7 +7,6 @@ attempt that recovery closes as `failed`, never a dial without a record).
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -28,12 +27,8 @@ from dialer.engine.commands import (
     SuppressNumber,
 )
 from dialer.engine.core import Engine
-from dialer.store import Store, SuppressionScope, UnitOfWork
+from dialer.engine.ledger import Claim, Ledger, Write
 from lines.telephony import TelephonyBackend
-
-logger = logging.getLogger(__name__)
-
-Write = RecordAttempts | ReleaseLeads | CloseAttempt | SuppressNumber
 
 
 class Executor:
@@ -41,21 +36,19 @@ class Executor:
 
     def __init__(
         self,
-        store: Store,
+        ledger: Ledger,
         backend: TelephonyBackend,
         engine: Engine,
         clock: Callable[[], datetime],
         on_wrap_up: Callable[[str], None] | None = None,
         on_connect: Callable[[str], None] | None = None,
-        opt_out_scope: SuppressionScope = SuppressionScope.GLOBAL,
     ) -> None:
-        self._store = store
+        self._ledger = ledger
         self._backend = backend
         self._engine = engine
         self._clock = clock
         self._on_wrap_up = on_wrap_up
         self._on_connect = on_connect
-        self._opt_out_scope = opt_out_scope
         self._writes: list[Write] = []
 
     def execute(self, commands: list[Command]) -> None:
@@ -74,11 +67,10 @@ class Executor:
     def _claim(self, count: int) -> list[Command]:
         settings = self._engine.settings
         now = self._clock()
-        with self._store.write() as uow:
-            self._apply(uow)
-            claimed = uow.claim_leads(campaign_id=settings.campaign_id,
-                                      campaign=settings.campaign, limit=count, now=now,
-                                      max_attempts=settings.max_attempts)
+        writes, self._writes = self._writes, []
+        claimed = self._ledger.commit(writes, Claim(
+            campaign_id=settings.campaign_id, campaign=settings.campaign, limit=count, now=now,
+            max_attempts=settings.max_attempts))
         return self._engine.handle(LeadsClaimed(at=now, requested=count, leads=tuple(claimed)))
 
     def _act(self, command: Command) -> None:
@@ -101,32 +93,5 @@ class Executor:
     def flush(self) -> None:
         """Commit the batched writes (one transaction)."""
         if self._writes:
-            with self._store.write() as uow:
-                self._apply(uow)
-
-    def _apply(self, uow: UnitOfWork) -> None:
-        writes, self._writes = self._writes, []
-        for write in writes:
-            if isinstance(write, RecordAttempts):
-                uow.record_attempts(write.attempts)
-            elif isinstance(write, ReleaseLeads):
-                uow.release_leads(write.lead_ids)
-            elif isinstance(write, SuppressNumber):
-                self._suppress(uow, write.e164, write.reason, write.at)
-            else:
-                self._close(uow, write)
-
-    def _close(self, uow: UnitOfWork, close: CloseAttempt) -> None:
-        uow.close_attempt(close.outcome)
-        if close.number_status is not None:
-            uow.put_number_status(close.number_status, actor="engine")
-        if close.suppress_reason is not None:  # already done by SuppressNumber: idempotent
-            self._suppress(uow, close.e164, close.suppress_reason, close.outcome.ended_at)
-
-    def _suppress(self, uow: UnitOfWork, e164: str, reason: str, at: datetime) -> None:
-        campaign = (self._engine.settings.campaign
-                    if self._opt_out_scope is SuppressionScope.CAMPAIGN else None)
-        if uow.add_suppression(e164, scope=self._opt_out_scope, campaign=campaign,
-                               reason=reason, actor="engine", now=at):
-            logger.info("campaign %s: a callee opted out; number suppressed",
-                        self._engine.settings.campaign)
+            writes, self._writes = self._writes, []
+            self._ledger.commit(writes)

@@ -19,6 +19,7 @@ from dialer.engine.build import build_engine
 from dialer.engine.commands import Tick
 from dialer.engine.core import Engine
 from dialer.engine.executor import Executor
+from dialer.engine.ledger import Ledger, StoreLedger
 from dialer.engine.report import RunReport, build_report
 from dialer.errors import DialerError
 from dialer.sim.agents import SimulatedAgents
@@ -58,8 +59,6 @@ def run_simulated(
     on_progress: Progress | None = None,
 ) -> RunReport:
     """Run `campaign` from `options.start` for `options.duration` of simulated time."""
-    world = SimWorld(options.start)
-    inbox: deque[CallEvent | AgentEvent] = deque()
     with store.write() as uow:
         campaign_id = uow.ensure_campaign(campaign.name, default_region=campaign.region,
                                           now=options.start)
@@ -67,6 +66,25 @@ def run_simulated(
                                retry_at=options.start + RETRY_AFTER_CRASH,
                                max_attempts=campaign.dial.max_attempts)
     engine = build_engine(campaign, campaign_id)  # call ids: UUIDs, unique in every store
+    ledger = StoreLedger(store, campaign=campaign.name)
+    ended = run_engine(engine, ledger, campaign, scenario, options, on_progress=on_progress)
+    return build_report(store, campaign, engine, recovery=recovery, started=options.start,
+                        ended=ended, seed=options.seed, window=options.duration)
+
+
+def run_engine(
+    engine: Engine,
+    ledger: Ledger,
+    campaign: Campaign,
+    scenario: Scenario,
+    options: SimOptions,
+    *,
+    on_progress: Progress | None = None,
+) -> datetime:
+    """Run `engine` on the simulated network until its window closes and its calls end;
+    returns when the last call ended (in the start's time zone)."""
+    world = SimWorld(options.start)
+    inbox: deque[CallEvent | AgentEvent] = deque()
     network = SimulatedNetwork(world, scenario, inbox.append, options.seed)
     agents = None
     if campaign.dial.mode is not DialMode.ROBOCALL or campaign.agents.count:
@@ -75,14 +93,12 @@ def run_simulated(
             team = replace(team, count=campaign.agents.count)
         agents = SimulatedAgents(world, replace(scenario, agents=team), inbox.append,
                                  options.seed)
-    executor = Executor(store, network, engine, clock=lambda: world.now,
+    executor = Executor(ledger, network, engine, clock=lambda: world.now,
                         on_wrap_up=agents.call_finished if agents else None,
                         on_connect=agents.call_started if agents else None)
     _loop(world, inbox, engine, executor, options, on_progress)
     engine.staff.close_books(world.now)
-    ended = world.now.astimezone(options.start.tzinfo)
-    return build_report(store, campaign, engine, recovery=recovery, started=options.start,
-                        ended=ended, seed=options.seed, window=options.duration)
+    return world.now.astimezone(options.start.tzinfo)
 
 
 def _loop(

@@ -31,6 +31,7 @@ class AgentMove(enum.StrEnum):
 
 
 logger = logging.getLogger(__name__)
+_SECOND = timedelta(seconds=1)
 
 A, M = AgentState, AgentMove
 AGENT_TRANSITIONS: dict[tuple[AgentState, AgentMove], AgentState] = {
@@ -70,14 +71,37 @@ class Staff:
     )  # seconds
     pending_logout: set[str] = field(default_factory=set)
     pending_pause: set[str] = field(default_factory=set)
+    counts: dict[AgentState, int] = field(init=False)
+    #: Ready agents, longest waiting first (insertion order: agents become ready in time).
+    _ready: dict[str, None] = field(init=False)
 
-    def _move(self, agent_id: str, move: AgentMove, at: datetime) -> None:
-        agent = self.agents.get(agent_id) or _Agent(AgentState.LOGGED_OUT, at)
+    def __post_init__(self) -> None:
+        self.counts = dict.fromkeys(AgentState, 0)
+        for agent in self.agents.values():
+            self.counts[agent.state] += 1
+        ready = sorted((a.since, agent_id) for agent_id, a in self.agents.items()
+                       if a.state is AgentState.READY)
+        self._ready = dict.fromkeys(agent_id for _, agent_id in ready)
+
+    def _move(self, agent_id: str, move: AgentMove, at: datetime) -> float:
+        """Move the agent; returns the seconds it spent in the state it left."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            agent = _Agent(AgentState.LOGGED_OUT, at)
+            self.counts[AgentState.LOGGED_OUT] += 1
         new = AGENT_TRANSITIONS.get((agent.state, move))
         if new is None:
             raise IllegalAgentMove(agent.state, move)
-        self.time_in[agent.state] += (at - agent.since) / timedelta(seconds=1)
+        spent = (at - agent.since) / _SECOND
+        self.time_in[agent.state] += spent
+        self.counts[agent.state] -= 1
+        self.counts[new] += 1
+        if agent.state is AgentState.READY:
+            del self._ready[agent_id]
+        if new is AgentState.READY:
+            self._ready[agent_id] = None
         self.agents[agent_id] = _Agent(new, at)
+        return spent
 
     # Agent events come from softphones and CRMs: repeated, late or out-of-order ones are
     # absorbed here (and logged), never allowed to stop a campaign.
@@ -88,17 +112,19 @@ class Staff:
             return
         self._move(agent_id, AgentMove.LOG_IN, at)
 
-    def ready_up(self, agent_id: str, at: datetime) -> None:
+    def ready_up(self, agent_id: str, at: datetime) -> float | None:
+        """The agent is ready; returns the seconds of wrap-up it ended, if it was wrapping."""
         state = self._state(agent_id)
         if state in (AgentState.ON_CALL, AgentState.LOGGED_OUT):
             logger.info("agent %s ready while %s; ignored", agent_id, state.value)
-            return
+            return None
         self.pending_pause.discard(agent_id)
         if agent_id in self.pending_logout:
             self.pending_logout.discard(agent_id)
-            self._move(agent_id, AgentMove.LOG_OUT, at)
-            return
-        self._move(agent_id, AgentMove.READY, at)
+            spent = self._move(agent_id, AgentMove.LOG_OUT, at)
+        else:
+            spent = self._move(agent_id, AgentMove.READY, at)
+        return spent if state is AgentState.WRAP_UP else None
 
     def pause(self, agent_id: str, at: datetime) -> None:
         state = self._state(agent_id)
@@ -119,23 +145,23 @@ class Staff:
 
     def take(self, at: datetime, call_id: str) -> str | None:
         """The ready agent who has waited longest, now on the call; None if nobody is ready."""
-        ready = [(a.since, agent_id) for agent_id, a in self.agents.items()
-                 if a.state is AgentState.READY]
-        if not ready:
+        if not self._ready:
             return None
-        _, agent_id = min(ready)
+        agent_id = next(iter(self._ready))
         self._move(agent_id, AgentMove.TAKE_CALL, at)
         return agent_id
 
-    def wrap_up(self, agent_id: str, at: datetime) -> None:
-        """The agent's call ended: wrap-up, or the logout or pause asked for during it."""
-        self._move(agent_id, AgentMove.WRAP_UP, at)
+    def wrap_up(self, agent_id: str, at: datetime) -> float:
+        """The agent's call ended: wrap-up, or the logout or pause asked for during it.
+        Returns the seconds the agent talked."""
+        talked = self._move(agent_id, AgentMove.WRAP_UP, at)
         if agent_id in self.pending_logout:
             self.pending_logout.discard(agent_id)
             self._move(agent_id, AgentMove.LOG_OUT, at)
         elif agent_id in self.pending_pause:
             self.pending_pause.discard(agent_id)
             self._move(agent_id, AgentMove.PAUSE, at)
+        return talked
 
     def _state(self, agent_id: str) -> AgentState:
         agent = self.agents.get(agent_id)
@@ -143,9 +169,9 @@ class Staff:
 
     def close_books(self, at: datetime) -> None:
         """Account the time up to `at` (end of run)."""
-        for agent_id, agent in self.agents.items():
-            self.time_in[agent.state] += (at - agent.since) / timedelta(seconds=1)
-            self.agents[agent_id] = _Agent(agent.state, at)
+        for agent in self.agents.values():
+            self.time_in[agent.state] += (at - agent.since) / _SECOND
+            agent.since = at
 
     @property
     def occupancy(self) -> float:
@@ -154,16 +180,20 @@ class Staff:
         return working / logged_in if logged_in else 0.0
 
     def count(self, state: AgentState) -> int:
-        return sum(1 for a in self.agents.values() if a.state is state)
+        return self.counts[state]
 
     @property
     def ready(self) -> int:
-        return self.count(AgentState.READY)
+        return self.counts[AgentState.READY]
 
     @property
     def busy(self) -> int:
-        return self.count(AgentState.ON_CALL) + self.count(AgentState.WRAP_UP)
+        return self.counts[AgentState.ON_CALL] + self.counts[AgentState.WRAP_UP]
 
     @property
     def logged_in(self) -> int:
-        return len(self.agents) - self.count(AgentState.LOGGED_OUT)
+        return len(self.agents) - self.counts[AgentState.LOGGED_OUT]
+
+    def ages(self, state: AgentState, at: datetime) -> list[float]:
+        """Seconds each agent in `state` has been in it."""
+        return [(at - a.since) / _SECOND for a in self.agents.values() if a.state is state]

@@ -1,0 +1,163 @@
+"""Where the engine's leads come from and its attempts go: the ledger seam.
+
+The executor batches the engine's writes and hands them over together with the next
+claim, so they share one transaction. `StoreLedger` is the real one (SQLite or
+PostgreSQL through `Store`); `dialer.sim.leads.MemoryLedger` is its in-memory twin for
+what-if planning and the pacing benchmark, where a store would cost more than the engine.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from dialer.engine.commands import CloseAttempt, RecordAttempts, ReleaseLeads, SuppressNumber
+from dialer.errors import StoreError
+from dialer.store import ClaimedLead, Store, SuppressionScope, UnitOfWork
+from rules.retry import LeadState
+
+logger = logging.getLogger(__name__)
+
+Write = RecordAttempts | ReleaseLeads | CloseAttempt | SuppressNumber
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """Take up to `limit` due leads of a campaign for dialing."""
+
+    campaign_id: int
+    campaign: str
+    limit: int
+    now: datetime
+    max_attempts: int
+
+
+class Ledger(Protocol):
+    """Commits writes (in order, atomically), then claims leads in the same transaction.
+
+    - a `RecordAttempts` is committed before `commit` returns: the caller dials after;
+    - a `CloseAttempt` is applied exactly once; a `SuppressNumber` is idempotent;
+    - `claim` returns at most `claim.limit` leads, none suppressed or known dead.
+    """
+
+    def commit(self, writes: Sequence[Write], claim: Claim | None = None) -> list[ClaimedLead]:
+        ...
+
+
+class StoreLedger:
+    """The ledger on the dialer's store."""
+
+    def __init__(self, store: Store, *, campaign: str,
+                 opt_out_scope: SuppressionScope = SuppressionScope.GLOBAL) -> None:
+        self._store = store
+        self._campaign = campaign
+        self._opt_out_scope = opt_out_scope
+
+    def commit(self, writes: Sequence[Write], claim: Claim | None = None) -> list[ClaimedLead]:
+        with self._store.write() as uow:
+            for write in writes:
+                self._apply(uow, write)
+            if claim is None:
+                return []
+            return uow.claim_leads(campaign_id=claim.campaign_id, campaign=claim.campaign,
+                                   limit=claim.limit, now=claim.now,
+                                   max_attempts=claim.max_attempts)
+
+    def _apply(self, uow: UnitOfWork, write: Write) -> None:
+        if isinstance(write, RecordAttempts):
+            uow.record_attempts(write.attempts)
+        elif isinstance(write, ReleaseLeads):
+            uow.release_leads(write.lead_ids)
+        elif isinstance(write, SuppressNumber):
+            self._suppress(uow, write.e164, write.reason, write.at)
+        else:
+            uow.close_attempt(write.outcome)
+            if write.number_status is not None:
+                uow.put_number_status(write.number_status, actor="engine")
+            if write.suppress_reason is not None:  # already done by SuppressNumber: idempotent
+                self._suppress(uow, write.e164, write.suppress_reason, write.outcome.ended_at)
+
+    def _suppress(self, uow: UnitOfWork, e164: str, reason: str, at: datetime) -> None:
+        campaign = self._campaign if self._opt_out_scope is SuppressionScope.CAMPAIGN else None
+        if uow.add_suppression(e164, scope=self._opt_out_scope, campaign=campaign,
+                               reason=reason, actor="engine", now=at):
+            logger.info("campaign %s: a callee opted out; number suppressed", self._campaign)
+
+
+class MemoryLedger:
+    """The store's in-memory twin: a numbered supply of fresh leads, retries, opt-outs.
+
+    For what-if runs and the pacing benchmark, where the question is pacing and a store
+    would cost more than the engine. Lead `i` is the number `prefix` + `i` (zero-padded to
+    `digits`); `size` leads in all (None: as many as asked for). Honours the same contract
+    as the store: attempts recorded before dialing and counted against `max_attempts`,
+    each closed once, retries due at their time, suppressed and dead numbers never claimed.
+    """
+
+    def __init__(self, *, prefix: str = "+86135", digits: int = 8,
+                 size: int | None = None) -> None:
+        self._prefix, self._digits, self._size = prefix, digits, size
+        self._fresh = 0  # leads handed out so far
+        self._attempts: dict[int, int] = {}  # lead id -> attempts made
+        self._due: list[tuple[datetime, int]] = []  # (next attempt at, lead id), a heap
+        self._open: dict[str, int] = {}  # attempt id -> lead id
+        self._blocked: set[str] = set()  # suppressed or known dead
+        self.recorded = 0
+        self.closed = 0
+
+    def e164(self, lead_id: int) -> str:
+        return f"{self._prefix}{lead_id:0{self._digits}d}"
+
+    def commit(self, writes: Sequence[Write], claim: Claim | None = None) -> list[ClaimedLead]:
+        for write in writes:
+            self._apply(write)
+        return [] if claim is None else self._claim(claim)
+
+    def _apply(self, write: Write) -> None:
+        if isinstance(write, RecordAttempts):
+            for attempt in write.attempts:
+                self._open[attempt.attempt_id] = attempt.lead_id
+                self._attempts[attempt.lead_id] = self._attempts.get(attempt.lead_id, 0) + 1
+            self.recorded += len(write.attempts)
+        elif isinstance(write, ReleaseLeads):
+            for lead_id in write.lead_ids:
+                heapq.heappush(self._due, (datetime.min.replace(tzinfo=UTC), lead_id))
+        elif isinstance(write, SuppressNumber):
+            self._blocked.add(write.e164)
+        else:
+            self._close(write)
+
+    def _close(self, close: CloseAttempt) -> None:
+        outcome = close.outcome
+        lead_id = self._open.pop(outcome.attempt_id, None)
+        if lead_id is None:
+            raise StoreError(f"attempt {outcome.attempt_id} is not open (closed twice?)")
+        self.closed += 1
+        if close.suppress_reason is not None:
+            self._blocked.add(close.e164)
+        status = close.number_status
+        if status is not None and status.blocks_dialing(outcome.ended_at):
+            self._blocked.add(close.e164)
+        if outcome.lead_state == LeadState.READY and outcome.next_attempt_at is not None:
+            heapq.heappush(self._due, (outcome.next_attempt_at, lead_id))
+
+    def _claim(self, claim: Claim) -> list[ClaimedLead]:
+        leads: list[ClaimedLead] = []
+        due = self._due
+        while due and len(leads) < claim.limit and due[0][0] <= claim.now:
+            _, lead_id = heapq.heappop(due)
+            self._take(lead_id, claim, leads)
+        while len(leads) < claim.limit and (self._size is None or self._fresh < self._size):
+            self._fresh += 1
+            self._take(self._fresh, claim, leads)
+        return leads
+
+    def _take(self, lead_id: int, claim: Claim, leads: list[ClaimedLead]) -> None:
+        e164, made = self.e164(lead_id), self._attempts.get(lead_id, 0)
+        if made < claim.max_attempts and e164 not in self._blocked:
+            leads.append(ClaimedLead(id=lead_id, e164=e164, attempts_made=made,
+                                     timezones=(), attributes={}))

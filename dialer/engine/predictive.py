@@ -1,0 +1,354 @@
+"""The model-based predictive pacer: as many calls as keep agents talking, and no more
+than keeps abandoned calls under the cap.
+
+The model. A call placed now is answered (if at all) some seconds later, and then needs a
+free agent within the grace the law allows (2 s). At a few instants h where answers are
+likely (quantiles of the answer delay), the pacer compares
+
+    supply(h) = ready agents + busy agents who will be free by h + grace
+    demand(h) = calls waiting + calls in flight that will be answered by h
+                + the other new calls answered before this one
+
+Each busy agent and each ringing call contributes an independent Bernoulli, with a
+probability from its age and the distributions learned online (no parametric shapes: a
+ringing call of age a is answered within h with P = answered in [a, a+h) / unresolved at
+a, from decayed histograms; an agent t seconds into a call is free by s with
+P = (F(t + s - wrap) - F(t)) / (1 - F(t)) from the talk-time histogram). The k-th new
+call is abandoned when demand exceeds supply, normal approximation with continuity
+correction, averaged over the answer instants. The pacer places the largest k whose k-th
+call has abandon probability at most `theta`.
+
+The outer loop. `theta` is not a rate: the realised rate depends on it through the whole
+queue. It is set by stochastic approximation: each answered call moves `theta` up a
+little, each abandoned call moves it down a lot, so it settles where the abandon rate is
+the goal. The goal sits below the cap by a margin for chance (z standard deviations of
+the rate measured over the regulator's window so far), so that the rate over the window
+ends under the cap, not just on average.
+
+Cold start: progressive (one call per ready agent) until enough calls were seen. The
+engine adds the interlocks (no agents, no calls; lines per agent; free lines).
+
+Speed: the full evaluation (per-call and per-agent probabilities) runs at most once per
+`refresh` of simulated time; in between, decisions reuse the per-call and per-agent means
+with the current counts, which change at every event.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from dialer.engine.pacing import (
+    Observation,
+    PaceSnapshot,
+    Placed,
+    Resolved,
+    Served,
+    TalkEnded,
+    WrapEnded,
+)
+
+Floats = npt.NDArray[np.float64]
+#: The answers to come are binned by arrival over the answer delay's 95th percentile.
+ANSWER_BINS = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PredictiveSettings:
+    """The pacer's knobs; the defaults serve every team size and list (no tuning)."""
+
+    cap: float = 0.03  # the abandon-rate cap over the regulator's window
+    grace: float = 2.0  # seconds an answered call may wait for an agent
+    confidence_z: float = 2.0  # margin for chance under the cap, in standard deviations
+    theta_start: float = 0.005  # abandons one more call may add, per answer, at the start
+    theta_bounds: tuple[float, float] = (0.002, 0.5)
+    step: float = 0.2  # how far one abandoned call moves log(theta)
+    memory: float = 400.0  # observations: the estimates' decay (older weigh 1/e less)
+    warm_up: int = 60  # resolved dials and 10 talk ends before pacing predictively
+    refresh: float = 1.0  # seconds between full evaluations
+    relearn: float = 30.0  # seconds between rebuilding the tables from the estimates
+    max_batch: int = 200  # calls placed by one decision at most
+
+
+class _Histogram:
+    """Decayed counts in fixed-width bins; the last bin holds everything beyond."""
+
+    def __init__(self, width: float, bins: int, memory: float) -> None:
+        self.width, self.bins = width, bins
+        self.counts = [0.0] * bins
+        self.weight = 1.0  # grows per observation: old counts weigh relatively less
+        self.growth = math.exp(1.0 / memory)
+        self.seen = 0
+
+    def add(self, value: float, *, also: _Histogram | None = None) -> None:
+        """Count `value`; `also` counts it too, at this histogram's weight (a subset of
+        these observations kept beside them, so their ratio stays right)."""
+        index = min(int(value / self.width), self.bins - 1) if value > 0 else 0
+        self.counts[index] += self.weight
+        if also is not None:
+            also.counts[index] += self.weight
+            also.seen += 1
+        self.weight *= self.growth
+        self.seen += 1
+        if self.weight > 1e100:  # renormalise; only ratios matter
+            for histogram in (self, also):
+                if histogram is not None:
+                    histogram.counts = [c / self.weight for c in histogram.counts]
+            self.weight = 1.0
+
+    def mass(self) -> Floats:
+        return np.asarray(self.counts, dtype=np.float64)
+
+    def mean(self) -> float:
+        mass = self.mass()
+        total = mass.sum()
+        centres = (np.arange(self.bins) + 0.5) * self.width
+        return float((mass * centres).sum() / total) if total else 0.0
+
+
+@dataclass(slots=True)
+class _Model:
+    """What the learned distributions say, per age and answer instant (see `_learn`)."""
+
+    at: datetime
+    ring: Floats  # rows: ringing-call age (1 s); columns: P answered by h, then variances
+    talk: Floats  # rows: talk age; columns: P the agent is free by h + grace, variances
+    wrap: Floats  # rows: wrap-up age; the same
+    answer_new: list[float]  # P(a new call is answered by h)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Per answer bin j (then their variances): how many busy agents will be free by its
+    end plus the grace, and how many calls in flight will have been answered by then.
+
+    Rebuilt from the floor every `refresh`; in between, kept exact at each event by
+    adding or taking away the row of the call or agent that came or went."""
+
+    at: datetime
+    model: _Model
+    free: Floats  # 2J: sums over busy agents of P(free), then of P(1 - P)
+    ringing: Floats  # 2J: sums over calls in flight of P(answered), then of P(1 - P)
+
+    def agent(self, table: Floats, width: float, age: float, sign: float) -> None:
+        """An agent came into (`sign` 1) or left (-1) the talk or wrap-up `table`'s state."""
+        _shift(self.free, _row(table, width, age), sign)
+
+    def call(self, age: float, sign: float, count: int = 1) -> None:
+        """Calls of `age` came into (`sign` 1) or left (-1) the calls in flight."""
+        _shift(self.ringing, _row(self.model.ring, 1.0, age), sign * count)
+
+
+def _row(table: Floats, width: float, age: float) -> Floats:
+    row: Floats = table[min(max(int(age / width), 0), len(table) - 1)]
+    return row
+
+
+def _shift(total: Floats, row: Floats, amount: float) -> None:
+    total += amount * row
+    np.maximum(total, 0.0, out=total)
+
+
+@dataclass(slots=True)
+class PredictivePacer:
+    settings: PredictiveSettings = field(default_factory=PredictiveSettings)
+    name: str = "predictive"
+    theta: float = 0.0
+    _resolved: _Histogram = field(init=False)  # every dial's resolution delay (1 s bins)
+    _answered: _Histogram = field(init=False)  # answered dials' delay
+    _talk: _Histogram = field(init=False)  # talk time (2 s bins, to 2 h)
+    _wrap: _Histogram = field(init=False)  # wrap-up time (1 s bins, to 10 min)
+    _plan: _Plan | None = None
+    _model: _Model | None = None
+    goal: float = 0.0  # the abandon rate aimed at now (see `_goal_for`)
+
+    def __post_init__(self) -> None:
+        memory = self.settings.memory
+        self._resolved = _Histogram(1.0, 180, memory)
+        self._answered = _Histogram(1.0, 180, memory)
+        self._talk = _Histogram(5.0, 1440, memory)
+        self._wrap = _Histogram(1.0, 600, memory)
+        self.theta = self.theta or self.settings.theta_start
+        self.goal = self._goal_for(0, 0.0)
+
+    # learning
+
+    def observe(self, observation: Observation) -> None:
+        plan = self._plan
+        if isinstance(observation, Placed):
+            if plan is not None:
+                plan.call(0.0, 1.0, observation.count)
+        elif isinstance(observation, Resolved):
+            also = self._answered if observation.answered else None
+            self._resolved.add(observation.after, also=also)
+            if plan is not None:
+                plan.call(observation.after, -1.0)
+        elif isinstance(observation, Served):
+            self._steer(observation.abandoned)
+            if plan is not None and not observation.abandoned:
+                plan.agent(plan.model.talk, self._talk.width, 0.0, 1.0)
+        elif isinstance(observation, TalkEnded):
+            self._talk.add(observation.seconds)
+            if plan is not None:
+                plan.agent(plan.model.talk, self._talk.width, observation.seconds, -1.0)
+                plan.agent(plan.model.wrap, self._wrap.width, 0.0, 1.0)
+        elif isinstance(observation, WrapEnded):
+            self._wrap.add(observation.seconds)
+            if plan is not None:
+                plan.agent(plan.model.wrap, self._wrap.width, observation.seconds, -1.0)
+
+    def _steer(self, abandoned: bool) -> None:
+        """Stochastic approximation: an abandoned call moves log(theta) down by `step`, a
+        served one up by step * goal / (1 - goal), so theta settles where P(abandon) is
+        the goal."""
+        goal = self.goal
+        move = -1.0 if abandoned else goal / (1 - goal)
+        low, high = self.settings.theta_bounds
+        self.theta = min(high, max(low, self.theta * math.exp(self.settings.step * move)))
+
+    @property
+    def ready(self) -> bool:
+        """True once the estimates are good enough to pace predictively."""
+        return (self._resolved.seen >= self.settings.warm_up and self._answered.seen >= 10
+                and self._talk.seen >= 10)
+
+    # deciding
+
+    def calls_to_place(self, snapshot: PaceSnapshot) -> int:
+        self.goal = self._goal_for(snapshot.window_answers, snapshot.window_rate)
+        if not self.ready or snapshot.floor is None:
+            want = snapshot.agents_ready - snapshot.calls_dialing - snapshot.calls_waiting
+            return max(0, min(want, snapshot.free_lines))
+        plan = self._plan
+        if plan is None or (snapshot.at - plan.at).total_seconds() >= self.settings.refresh:
+            plan = self._plan = self._evaluate(snapshot)
+        limit = min(snapshot.free_lines, self.settings.max_batch)
+        allowed = self.theta * plan.model.answer_new[-1]  # abandons one more call may add
+        count, before = 0, self._expected_abandons(snapshot, plan, 0)
+        while count < limit:
+            after = self._expected_abandons(snapshot, plan, count + 1)
+            if after - before > allowed:
+                break
+            count, before = count + 1, after
+        return count
+
+    def _goal_for(self, answers: float, rate: float) -> float:
+        """The abandon rate to aim at from now on.
+
+        By the time the window holds twice the answers it holds now, its rate should be
+        under the cap by z standard deviations of a rate over that many answers; the
+        answers to come may use what the ones so far left unused (or must make up for
+        what they overspent). Within [cap / 4, cap]."""
+        cap, z = self.settings.cap, self.settings.confidence_z
+        later = max(2 * answers, 1.0)
+        allowed = cap - z * math.sqrt(cap * (1 - cap) / later)
+        goal = (allowed * later - rate * answers) / max(later - answers, 1.0)
+        return min(cap, max(cap / 4, goal))
+
+    def _expected_abandons(self, snapshot: PaceSnapshot, plan: _Plan, new: int) -> float:
+        """Expected abandoned calls among the answers to come, if `new` more calls leave.
+
+        The answers to come are binned by when they arrive (the calls in flight, by their
+        ages; the new ones, by the answer delay); one arriving by h is abandoned when the
+        answers before it (and the calls already waiting) outnumber the agents free by
+        h + grace. A new call thus counts for the abandons it causes to later answers of
+        calls already in flight, not only for its own risk.
+        """
+        free, ringing, new_by = plan.free, plan.ringing, plan.model.answer_new
+        bins = len(new_by)
+        supply = snapshot.agents_ready - snapshot.calls_waiting
+        total, ring_before, new_before = 0.0, 0.0, 0.0
+        for j in range(bins):
+            ring_j, new_j = float(ringing[j]), new_by[j]
+            arriving = (ring_j - ring_before) + new * (new_j - new_before)
+            mean = supply + float(free[j]) - ring_j - new * new_j  # agents less answers
+            var = float(free[bins + j]) + float(ringing[bins + j]) + new * new_j * (1 - new_j)
+            total += arriving * _below(-0.5, mean, var)
+            ring_before, new_before = ring_j, new_j
+        return total
+
+    def _evaluate(self, snapshot: PaceSnapshot) -> _Plan:
+        floor = snapshot.floor
+        assert floor is not None
+        at = snapshot.at
+        model = self._model
+        if model is None or (at - model.at).total_seconds() >= self.settings.relearn:
+            model = self._model = self._learn(at)
+        ringing = _lookup(model.ring, 1.0, floor.dialing_ages(at))
+        unplaced = snapshot.calls_dialing - len(floor.dialing_ages(at))  # claims in flight
+        ringing += max(unplaced, 0) * model.ring[0]
+        free = (_lookup(model.talk, self._talk.width, floor.talking_ages(at))
+                + _lookup(model.wrap, self._wrap.width, floor.wrapping_ages(at)))
+        return _Plan(at=at, model=model, free=free, ringing=ringing)
+
+    def _learn(self, at: datetime) -> _Model:
+        """Tables from the learned distributions: for an item of each age, per answer
+        instant h, P(it resolves in time) and its variance."""
+        resolved, answered = self._resolved.mass(), self._answered.mass()
+        last = float(_quantiles(answered, (0.95,))[0]) + 0.5
+        horizons: Floats = np.arange(1, ANSWER_BINS + 1, dtype=np.float64) * (last / ANSWER_BINS)
+        grace = self.settings.grace
+        # a ringing call of age a is answered within h: answered in [a, a+h) / unresolved at a
+        unresolved = np.cumsum(resolved[::-1])[::-1]
+        answered_before = np.concatenate(([0.0], np.cumsum(answered)))
+        ages = np.arange(len(resolved))
+        ends = np.minimum(ages[:, None] + np.round(horizons)[None, :].astype(np.int64),
+                          len(resolved))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ring = (answered_before[ends] - answered_before[ages][:, None]) / unresolved[:, None]
+        ring = np.clip(np.nan_to_num(ring), 0.0, 1.0)
+        wrap_mean = self._wrap.mean() if self._wrap.seen else 0.0
+        within: Floats = horizons + grace
+        talk = _conditional(self._talk, within - wrap_mean)
+        wrap = _conditional(self._wrap, within)
+        p_answer = answered.sum() / max(resolved.sum(), 1e-12)
+        g = answered_before[np.minimum(np.round(horizons).astype(np.int64), len(answered))]
+        answer_new = [float(x) for x in p_answer * g / max(answered.sum(), 1e-12)]
+        return _Model(at=at, ring=_with_variance(ring), talk=_with_variance(talk),
+                      wrap=_with_variance(wrap), answer_new=answer_new)
+
+
+def _with_variance(p: Floats) -> Floats:
+    """[p, p(1-p)] side by side: one lookup sums means and variances."""
+    return np.concatenate((p, p * (1 - p)), axis=1)
+
+
+def _lookup(table: Floats, width: float, ages: list[float]) -> Floats:
+    """Sum of the table's rows for items of these ages (in seconds)."""
+    if not ages:
+        return np.zeros(table.shape[1])
+    index = np.minimum((np.asarray(ages) / width).astype(np.int64), len(table) - 1)
+    return table[index].sum(axis=0)  # type: ignore[no-any-return]
+
+
+def _quantiles(mass: Floats, qs: tuple[float, ...]) -> Floats:
+    """Quantiles of a 1 s histogram, in seconds (bin centres)."""
+    cdf = np.cumsum(mass) / mass.sum()
+    return np.searchsorted(cdf, np.asarray(qs)).astype(np.float64) + 0.5
+
+
+def _conditional(histogram: _Histogram, within: Floats) -> Floats:
+    """Per age bin (rows) and per span (columns): P(done within the span | not done at
+    the bin's start)."""
+    mass = histogram.mass()
+    total = mass.sum()
+    cdf = np.concatenate(([0.0], np.cumsum(mass) / total)) if total else np.zeros(len(mass) + 1)
+    edges = np.arange(len(cdf)) * histogram.width
+    starts = edges[:-1]
+    now = cdf[:-1]
+    later = np.interp(starts[:, None] + np.maximum(within, 0.0)[None, :], edges, cdf)
+    left = (1.0 - now)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(left > 1e-9, (later - now[:, None]) / left, 1.0)
+    return np.clip(p, 0.0, 1.0)
+
+
+def _below(threshold: float, mean: float, var: float) -> float:
+    """P(X < threshold) for X normal with `mean` and `var` (a step when var is 0)."""
+    if var <= 1e-12:
+        return 1.0 if mean < threshold else 0.0
+    return 0.5 * math.erfc((mean - threshold) / math.sqrt(2 * var))
