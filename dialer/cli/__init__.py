@@ -15,6 +15,7 @@ from dialer.cli.export import app as export_app
 from dialer.cli.leads import app as leads_app
 from dialer.cli.numbers import app as numbers_app
 from dialer.cli.run import run
+from dialer.cli.simulate import simulate
 from dialer.cli.suppress import app as suppress_app
 from dialer.errors import DialerError
 
@@ -31,6 +32,7 @@ app.add_typer(numbers_app, name="numbers")
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
 app.command("run")(run)
+app.command("simulate")(simulate)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ until the agent's wrap-up is over, as it does on a real floor.
 from __future__ import annotations
 
 import enum
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class SimulatedAgents:
         self._team = team = scenario.agents
         self._sink = sink
         self._rng = random.Random(stable_seed(seed, "agents"))
+        self._shift_ended = False
         width = max(2, len(str(team.count)))
         self._agents = {
             agent_id: _Agent(agent_id)
@@ -99,7 +101,8 @@ class SimulatedAgents:
         team, start = self._team, self._world.start
         self._schedule(start + team.shift_start, self._log_in_all)
         for brk in team.breaks:
-            for agent in self._agents.values():
+            agents = list(self._agents.values())
+            for agent in agents[: math.ceil(brk.share * len(agents) - 1e-9)]:
                 offset = timedelta(seconds=self._rng.uniform(0, brk.spread.total_seconds()))
                 self._schedule(start + brk.at + offset, partial(self._break_time, agent, brk))
         if team.shift_end is not None:
@@ -115,6 +118,7 @@ class SimulatedAgents:
             self._ready(agent)
 
     def _shift_over(self) -> None:
+        self._shift_ended = True
         for agent in self._agents.values():
             if agent.state in _BUSY:
                 agent.logout_due = True
@@ -139,6 +143,10 @@ class SimulatedAgents:
             self._ready(agent)
 
     def _pause(self, agent: _Agent, brk: Break) -> None:
+        if brk.log_out:
+            self._log_out(agent)
+            agent.timer = self._world.schedule_in(brk.length, partial(self._back, agent))
+            return
         agent.state, agent.break_due = AgentState.PAUSED, None
         agent.timer = self._world.schedule_in(brk.length, partial(self._resume, agent))
         self._sink(AgentPaused(agent_id=agent.agent_id, at=self._world.now, reason=brk.reason))
@@ -146,6 +154,13 @@ class SimulatedAgents:
     def _resume(self, agent: _Agent) -> None:
         agent.timer = None
         if agent.state is AgentState.PAUSED:
+            self._ready(agent)
+
+    def _back(self, agent: _Agent) -> None:
+        """Back from a break taken logged out (unless the shift ended meanwhile)."""
+        agent.timer = None
+        if agent.state is AgentState.LOGGED_OUT and not self._shift_ended:
+            self._sink(AgentLoggedIn(agent_id=agent.agent_id, at=self._world.now))
             self._ready(agent)
 
     def _ready(self, agent: _Agent) -> None:

@@ -104,7 +104,7 @@ class SimulatedNetwork:
         self._world = world
         self._scenario = scenario
         self._sink = sink
-        self._callees = Callees(scenario, seed)
+        self._callees = Callees(scenario, seed, world.start)
         self._trunks = {trunk.name: trunk for trunk in scenario.trunks}
         self._in_use: Counter[str] = Counter()
         self._calls: dict[str, _Call] = {}

@@ -212,9 +212,10 @@ class Fate:
 class Callees:
     """Profiles and fates of the callees of one scenario and seed."""
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int, start: datetime | None = None) -> None:
         self._scenario = scenario
         self._seed = seed
+        self._start = start or scenario.start  # answer-share changes count from here
         population = scenario.population
         self._dead_shares = (population.vacant.share, population.suspended.share)
         self._live_share = 1.0 - sum(self._dead_shares)
@@ -269,7 +270,7 @@ class Callees:
             draw -= failure.share
         answer = self._scenario.population.answer
         hour = 0 if answer.by_local_hour is None else self._local_hour(profile, at)
-        if draw < answer.probability(hour):
+        if draw < answer.probability(hour, at - self._start):
             return Outcome.MACHINE if rng.random() < answer.machine_share else Outcome.HUMAN
         return Outcome.NO_ANSWER
 

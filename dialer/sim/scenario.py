@@ -46,6 +46,17 @@ _MACHINE_HANGS_UP: Final = Dist.uniform(20, 40)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShareChange:
+    """From `after` into the simulation on, the answer share is `share` (a list going
+    stale, a campaign reaching a colder segment)."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    after: Duration
+    share: Share
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Answer:
     """Who answers, when, and what a person does when nobody speaks."""
 
@@ -59,14 +70,27 @@ class Answer:
     machine_share: Share = 0.10  # of answers: voicemail and carrier "secretary" services
     patience: DistField = _PATIENCE  # a person hearing silence hangs up after
     machine_hangs_up: DistField = _MACHINE_HANGS_UP  # after answering, if left alone
+    changes: tuple[ShareChange, ...] = ()  # in time order
 
     def __post_init__(self) -> None:
         if self.by_local_hour and min(self.by_local_hour) < 0:
             raise_problems([(("by_local_hour",), "factors must not be negative")])
+        times = [change.after for change in self.changes]
+        if times != sorted(times):
+            raise_problems([(("changes",), "changes must be in time order")])
 
-    def probability(self, local_hour: int) -> float:
+    def share_after(self, elapsed: timedelta) -> float:
+        """The answer share `elapsed` into the simulation."""
+        share = self.share
+        for change in self.changes:
+            if elapsed < change.after:
+                break
+            share = change.share
+        return share
+
+    def probability(self, local_hour: int, elapsed: timedelta = timedelta(0)) -> float:
         factor = 1.0 if self.by_local_hour is None else self.by_local_hour[local_hour]
-        return self.share * factor
+        return self.share_after(elapsed) * factor
 
 
 def _check_zone(value: str) -> str:
@@ -118,7 +142,8 @@ class Population:
 
     def __post_init__(self) -> None:
         answer = self.answer
-        top = max(answer.probability(hour) for hour in range(24))
+        shares = [answer.share, *(change.share for change in answer.changes)]
+        top = max(shares) * max(answer.by_local_hour or (1.0,))
         total = sum(failure.share for _, failure in self.failures()) + top
         if total > 1 + 1e-9:
             message = f"the shares and the top hourly answer share add up to {total:.4g} > 1"
@@ -230,6 +255,8 @@ class Break:
     length: Duration
     reason: str = "break"
     spread: Duration = timedelta(0)
+    share: Share = 1.0  # of the team (the first agents by id) take this break
+    log_out: bool = False  # they log out for it (lunch) and back in after, not pause
 
 
 _WRAP_UP: Final = Dist.fixed(10)
