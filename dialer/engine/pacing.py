@@ -30,9 +30,10 @@ class Floor(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PaceSnapshot:
-    """The campaign at one instant, as a pacer sees it."""
+    """The campaign at one instant, as a pacer sees it (a value: pacers do not change it;
+    not frozen only because the engine builds one per event and frozen init is slow)."""
 
     at: datetime
     agents_ready: int

@@ -28,7 +28,7 @@ from dialer.engine.build import build_engine
 from dialer.engine.ledger import MemoryLedger
 from dialer.engine.lines import LinePlan
 from dialer.engine.simulate import SimOptions, run_engine
-from dialer.engine.staff import AgentState
+from dialer.engine.staff import AgentState, occupancy
 from dialer.sim.scenario import Scenario
 
 #: The pacers `--compare` runs, side by side on the same seeds.
@@ -137,13 +137,13 @@ def simulate_shift(campaign: Campaign, scenario: Scenario, *, pacer: str, seed: 
     ledger = MemoryLedger()
     run_engine(engine, ledger, campaign, scenario,
                SimOptions(start=scenario.start, duration=timedelta(hours=hours), seed=seed))
-    staff = engine.staff
-    logged_in = sum(v for k, v in staff.time_in.items() if k is not AgentState.LOGGED_OUT)
+    time_in = engine.staff.window_time_in or engine.staff.time_in  # over the shift
+    logged_in = sum(v for k, v in time_in.items() if k is not AgentState.LOGGED_OUT)
     agent_hours = max(logged_in / 3600, 1e-9)
     return ShiftFigures(
-        pacer=pacer, agents=agents, seed=seed, occupancy=staff.occupancy,
+        pacer=pacer, agents=agents, seed=seed, occupancy=occupancy(time_in),
         abandon_rate=engine.abandoned / engine.answers if engine.answers else 0.0,
-        talk_minutes_per_agent_hour=staff.time_in[AgentState.ON_CALL] / 60 / agent_hours,
+        talk_minutes_per_agent_hour=time_in.get(AgentState.ON_CALL, 0.0) / 60 / agent_hours,
         dials_per_agent_hour=engine.dials / agent_hours, dials=engine.dials,
         answers=engine.answers, abandoned=engine.abandoned, agent_hours=agent_hours,
     )

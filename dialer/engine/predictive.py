@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from math import erfc, sqrt
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +64,7 @@ class PredictiveSettings:
 
     cap: float = 0.03  # the abandon-rate cap over the regulator's window
     grace: float = 2.0  # seconds an answered call may wait for an agent
-    confidence_z: float = 2.0  # margin for chance under the cap, in standard deviations
+    confidence_z: float = 1.25  # margin for chance under the cap, in standard deviations
     theta_start: float = 0.005  # abandons one more call may add, per answer, at the start
     theta_bounds: tuple[float, float] = (0.002, 0.5)
     step: float = 0.2  # how far one abandoned call moves log(theta)
@@ -134,13 +135,45 @@ class _Plan:
     free: Floats  # 2J: sums over busy agents of P(free), then of P(1 - P)
     ringing: Floats  # 2J: sums over calls in flight of P(answered), then of P(1 - P)
 
+    _base: _Base | None = None  # what the decisions share until the plan changes
+
     def agent(self, table: Floats, width: float, age: float, sign: float) -> None:
         """An agent came into (`sign` 1) or left (-1) the talk or wrap-up `table`'s state."""
         _shift(self.free, _row(table, width, age), sign)
+        self._base = None
 
     def call(self, age: float, sign: float, count: int = 1) -> None:
         """Calls of `age` came into (`sign` 1) or left (-1) the calls in flight."""
         _shift(self.ringing, _row(self.model.ring, 1.0, age), sign * count)
+        self._base = None
+
+    def base(self, supply: int) -> _Base:
+        """Per answer bin, without new calls: (answers arriving, agents less answers,
+        its variance, P(a new call answered by then), P(answered in the bin)); and the
+        expected abandons. `supply`: agents ready less calls waiting."""
+        cached = self._base
+        if cached is not None and cached.supply == supply:
+            return cached
+        free, ringing, new_by = self.free.tolist(), self.ringing.tolist(), self.model.answer_new
+        count = len(new_by)
+        bins, abandons, ring_before, new_before = [], 0.0, 0.0, 0.0
+        for j in range(count):
+            arriving = ringing[j] - ring_before
+            mean = supply + free[j] - ringing[j]
+            var = free[count + j] + ringing[count + j]
+            bins.append((arriving, mean, var, new_by[j], new_by[j] - new_before))
+            if arriving > 1e-9:
+                abandons += arriving * _below(-0.5, mean, var)
+            ring_before, new_before = ringing[j], new_by[j]
+        self._base = _Base(supply=supply, bins=bins, abandons=abandons)
+        return self._base
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    supply: int
+    bins: list[tuple[float, float, float, float, float]]
+    abandons: float
 
 
 def _row(table: Floats, width: float, age: float) -> Floats:
@@ -258,17 +291,19 @@ class PredictivePacer:
         h + grace. A new call thus counts for the abandons it causes to later answers of
         calls already in flight, not only for its own risk.
         """
-        free, ringing, new_by = plan.free, plan.ringing, plan.model.answer_new
-        bins = len(new_by)
-        supply = snapshot.agents_ready - snapshot.calls_waiting
-        total, ring_before, new_before = 0.0, 0.0, 0.0
-        for j in range(bins):
-            ring_j, new_j = float(ringing[j]), new_by[j]
-            arriving = (ring_j - ring_before) + new * (new_j - new_before)
-            mean = supply + float(free[j]) - ring_j - new * new_j  # agents less answers
-            var = float(free[bins + j]) + float(ringing[bins + j]) + new * new_j * (1 - new_j)
-            total += arriving * _below(-0.5, mean, var)
-            ring_before, new_before = ring_j, new_j
+        base = plan.base(snapshot.agents_ready - snapshot.calls_waiting)
+        if not new:
+            return base.abandons
+        total = 0.0
+        for arriving, mean, var, new_j, new_arriving in base.bins:
+            arriving += new * new_arriving
+            if arriving > 1e-9:  # P(agents less answers < -0.5), inlined: the hot loop
+                var += new * new_j * (1 - new_j)
+                mean -= new * new_j
+                if var > 1e-12:
+                    total += arriving * 0.5 * erfc((mean + 0.5) / sqrt(2 * var))
+                elif mean < -0.5:
+                    total += arriving
         return total
 
     def _evaluate(self, snapshot: PaceSnapshot) -> _Plan:
@@ -278,8 +313,9 @@ class PredictivePacer:
         model = self._model
         if model is None or (at - model.at).total_seconds() >= self.settings.relearn:
             model = self._model = self._learn(at)
-        ringing = _lookup(model.ring, 1.0, floor.dialing_ages(at))
-        unplaced = snapshot.calls_dialing - len(floor.dialing_ages(at))  # claims in flight
+        ages = floor.dialing_ages(at)
+        ringing = _lookup(model.ring, 1.0, ages)
+        unplaced = snapshot.calls_dialing - len(ages)  # claims in flight
         ringing += max(unplaced, 0) * model.ring[0]
         free = (_lookup(model.talk, self._talk.width, floor.talking_ages(at))
                 + _lookup(model.wrap, self._wrap.width, floor.wrapping_ages(at)))

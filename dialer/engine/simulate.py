@@ -119,6 +119,8 @@ def _loop(
                 "the simulated network never ended them"
             )
         now = _next_instant(world, engine, now, end)
+        if now >= end and not engine.closing:
+            engine.staff.close_window(end)
         engine.closing = now >= end
         _advance(world, inbox, engine, executor, now)
         executor.execute(engine.handle(Tick(at=now)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -55,6 +56,13 @@ class IllegalAgentMove(ValueError):
         super().__init__(f"no agent transition from {state.value} on {move.value}")
 
 
+def occupancy(time_in: Mapping[AgentState, float]) -> float:
+    """(talk + wrap-up) / logged-in time."""
+    working = time_in.get(AgentState.ON_CALL, 0.0) + time_in.get(AgentState.WRAP_UP, 0.0)
+    logged_in = sum(v for k, v in time_in.items() if k is not AgentState.LOGGED_OUT)
+    return working / logged_in if logged_in else 0.0
+
+
 @dataclass(slots=True)
 class _Agent:
     state: AgentState
@@ -69,6 +77,7 @@ class Staff:
     time_in: defaultdict[AgentState, float] = field(
         default_factory=lambda: defaultdict(float)
     )  # seconds
+    window_time_in: dict[AgentState, float] | None = None  # see `close_window`
     pending_logout: set[str] = field(default_factory=set)
     pending_pause: set[str] = field(default_factory=set)
     counts: dict[AgentState, int] = field(init=False)
@@ -173,11 +182,15 @@ class Staff:
             self.time_in[agent.state] += (at - agent.since) / _SECOND
             agent.since = at
 
+    def close_window(self, at: datetime) -> None:
+        """The dialing window closed at `at`: keep the time spent so far per state
+        (`window_time_in`), for figures over the shift rather than its wind-down."""
+        self.close_books(at)
+        self.window_time_in = dict(self.time_in)
+
     @property
     def occupancy(self) -> float:
-        working = self.time_in[AgentState.ON_CALL] + self.time_in[AgentState.WRAP_UP]
-        logged_in = sum(v for k, v in self.time_in.items() if k is not AgentState.LOGGED_OUT)
-        return working / logged_in if logged_in else 0.0
+        return occupancy(self.time_in)
 
     def count(self, state: AgentState) -> int:
         return self.counts[state]
