@@ -2,7 +2,7 @@
 
 The executor batches the engine's writes and hands them over together with the next
 claim, so they share one transaction. `StoreLedger` is the real one (SQLite or
-PostgreSQL through `Store`); `dialer.sim.leads.MemoryLedger` is its in-memory twin for
+PostgreSQL through `Store`); `MemoryLedger` (below) is its in-memory twin for
 what-if planning and the pacing benchmark, where a store would cost more than the engine.
 """
 
@@ -113,9 +113,23 @@ class MemoryLedger:
         return f"{self._prefix}{lead_id:0{self._digits}d}"
 
     def commit(self, writes: Sequence[Write], claim: Claim | None = None) -> list[ClaimedLead]:
+        self._check(writes)  # all or nothing, like the store's transaction
         for write in writes:
             self._apply(write)
         return [] if claim is None else self._claim(claim)
+
+    def _check(self, writes: Sequence[Write]) -> None:
+        opened: set[str] = set()
+        closed: set[str] = set()
+        for write in writes:
+            if isinstance(write, RecordAttempts):
+                opened.update(attempt.attempt_id for attempt in write.attempts)
+            elif isinstance(write, CloseAttempt):
+                attempt_id = write.outcome.attempt_id
+                if attempt_id in closed or (attempt_id not in self._open
+                                            and attempt_id not in opened):
+                    raise StoreError(f"attempt {attempt_id} is not open (closed twice?)")
+                closed.add(attempt_id)
 
     def _apply(self, write: Write) -> None:
         if isinstance(write, RecordAttempts):

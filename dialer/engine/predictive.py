@@ -84,31 +84,34 @@ class _Histogram:
         self.weight = 1.0  # grows per observation: old counts weigh relatively less
         self.growth = math.exp(1.0 / memory)
         self.seen = 0
+        self.value_sum = 0.0  # weighted, for an exact mean
+        self.subsets: list[_Histogram] = []  # counted at this one's weight (see `add`)
 
     def add(self, value: float, *, also: _Histogram | None = None) -> None:
-        """Count `value`; `also` counts it too, at this histogram's weight (a subset of
-        these observations kept beside them, so their ratio stays right)."""
+        """Count `value`; `also` (one of `subsets`: a subset of these observations kept
+        beside them) counts it too, at this histogram's weight, so ratios stay right."""
         index = min(int(value / self.width), self.bins - 1) if value > 0 else 0
-        self.counts[index] += self.weight
+        weight = self.weight
+        self.counts[index] += weight
+        self.value_sum += weight * value
         if also is not None:
-            also.counts[index] += self.weight
+            also.counts[index] += weight
+            also.value_sum += weight * value
             also.seen += 1
         self.weight *= self.growth
         self.seen += 1
-        if self.weight > 1e100:  # renormalise; only ratios matter
-            for histogram in (self, also):
-                if histogram is not None:
-                    histogram.counts = [c / self.weight for c in histogram.counts]
+        if self.weight > 1e100:  # renormalise this one and its subsets; only ratios matter
+            for histogram in (self, *self.subsets):
+                histogram.counts = [c / self.weight for c in histogram.counts]
+                histogram.value_sum /= self.weight
             self.weight = 1.0
 
     def mass(self) -> Floats:
         return np.asarray(self.counts, dtype=np.float64)
 
     def mean(self) -> float:
-        mass = self.mass()
-        total = mass.sum()
-        centres = (np.arange(self.bins) + 0.5) * self.width
-        return float((mass * centres).sum() / total) if total else 0.0
+        total = sum(self.counts)
+        return self.value_sum / total if total else 0.0
 
 
 @dataclass(slots=True)
@@ -203,6 +206,7 @@ class PredictivePacer:
         memory = self.settings.memory
         self._resolved = _Histogram(1.0, 180, memory)
         self._answered = _Histogram(1.0, 180, memory)
+        self._resolved.subsets.append(self._answered)
         self._talk = _Histogram(5.0, 1440, memory)
         self._wrap = _Histogram(1.0, 600, memory)
         self.theta = self.theta or self.settings.theta_start
@@ -369,17 +373,20 @@ def _quantiles(mass: Floats, qs: tuple[float, ...]) -> Floats:
 
 def _conditional(histogram: _Histogram, within: Floats) -> Floats:
     """Per age bin (rows) and per span (columns): P(done within the span | not done at
-    the bin's start)."""
+    the bin's start). Past what the data shows (under 1 % of it left), a memoryless tail
+    with the distribution's mean: a call longer than any seen is not about to end."""
     mass = histogram.mass()
     total = mass.sum()
     cdf = np.concatenate(([0.0], np.cumsum(mass) / total)) if total else np.zeros(len(mass) + 1)
     edges = np.arange(len(cdf)) * histogram.width
     starts = edges[:-1]
     now = cdf[:-1]
-    later = np.interp(starts[:, None] + np.maximum(within, 0.0)[None, :], edges, cdf)
+    spans = np.maximum(within, 0.0)[None, :]
+    later = np.interp(starts[:, None] + spans, edges, cdf)
     left = (1.0 - now)[:, None]
+    tail = 1.0 - np.exp(-spans / max(histogram.mean(), histogram.width))
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(left > 1e-9, (later - now[:, None]) / left, 1.0)
+        p = np.where(left > 0.01, (later - now[:, None]) / left, tail)
     return np.clip(p, 0.0, 1.0)
 
 
