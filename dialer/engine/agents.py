@@ -33,4 +33,32 @@ class AgentLoggedOut:
     at: datetime
 
 
-AgentEvent = AgentLoggedIn | AgentReady | AgentPaused | AgentLoggedOut
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRequestedLead:
+    """Preview mode: a ready agent asks for the next lead to look at."""
+
+    agent_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentDialedLead:
+    """Preview mode: the agent chose to call the lead they were shown."""
+
+    agent_id: str
+    lead_id: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSkippedLead:
+    """Preview mode: the agent passed on the lead they were shown (it goes back to the
+    queue)."""
+
+    agent_id: str
+    lead_id: int
+    at: datetime
+
+
+PreviewEvent = AgentRequestedLead | AgentDialedLead | AgentSkippedLead
+AgentEvent = AgentLoggedIn | AgentReady | AgentPaused | AgentLoggedOut | PreviewEvent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import assert_never
 
 from dialer.config.campaign import Campaign, DialMode, Purpose
 from dialer.config.campaign import RetryRule as RetryConfig
@@ -13,7 +14,7 @@ from dialer.engine.baselines import RatioPacer, VicidialAdaptPacer
 from dialer.engine.calls import Outcomes
 from dialer.engine.core import Engine, EngineSettings
 from dialer.engine.lines import LinePlan
-from dialer.engine.pacing import Pacer, ProgressivePacer, RobocallPacer
+from dialer.engine.pacing import Pacer, PreviewPacer, ProgressivePacer, RobocallPacer
 from dialer.engine.predictive import PredictivePacer, PredictiveSettings
 from dialer.errors import UsageError
 from rules.abandonment import AbandonWindow
@@ -57,8 +58,9 @@ def pacer_for(campaign: Campaign) -> Pacer:
         return RobocallPacer(campaign.dial.max_concurrent or 1)
     if mode is DialMode.PREDICTIVE:
         return pacer_named(campaign.dial.pacer, campaign)
-    raise UsageError(f"dial mode {mode.value!r} is not available yet; "
-                     "use 'progressive', 'predictive' or 'robocall'")
+    if mode is DialMode.PREVIEW:
+        return PreviewPacer()
+    assert_never(mode)
 
 
 #: The pacers `--pacer` and `dial.pacer` name (`ratio:<L>` takes a lines-per-agent level).

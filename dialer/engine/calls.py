@@ -32,6 +32,7 @@ class Call:
     answer: AnswerKind | None = None
     waiting_since: datetime | None = None
     agent_id: str | None = None
+    reserved_for: str | None = None  # preview: the agent who dialed it, held for its answer
     scripted: bool = False
     abandoned: bool = False
     opted_out: bool = False

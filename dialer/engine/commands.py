@@ -29,11 +29,14 @@ class LeadsClaimed:
     at: datetime
     requested: int
     leads: tuple[ClaimedLead, ...]
+    for_agent: str | None = None  # the `ClaimLeads.for_agent` this answers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimLeads:
     count: int
+    #: Preview mode: the lead is for this (reserved) agent to look at, not for dialing now.
+    for_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,7 +106,36 @@ class AgentWrapping:
     agent_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewLead:
+    """Preview mode: show `lead` to the agent now reserved for it; the agent dials it
+    (`AgentDialedLead`) or skips it (`AgentSkippedLead`)."""
+
+    agent_id: str
+    lead: ClaimedLead
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoLeadForAgent:
+    """Preview mode: the agent asked for a lead and none is due; the agent is ready again
+    and may ask later."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentReleased:
+    """Preview mode: the agent's lead ended without a call for them (the call they dialed
+    went unanswered, or no line was free to dial it); the agent is ready again."""
+
+    agent_id: str
+
+
+#: What the engine tells an agent's desk in preview mode.
+DeskCommand = PreviewLead | NoLeadForAgent | AgentReleased
+
 Command = (
     ClaimLeads | RecordAttempts | ReleaseLeads | PlaceCall | ConnectAgent | StartScript
     | PlayAbandonMessage | HangUp | CloseAttempt | SuppressNumber | AgentWrapping
+    | DeskCommand
 )

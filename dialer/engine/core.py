@@ -10,12 +10,15 @@ Invariants (property-tested in tests/engine):
 - never more calls in flight than free lines; in progressive mode never more calls
   dialing than ready agents;
 - an answered human call that no agent takes within `abandon_after` is abandoned: it
-  hears the abandon message and counts against the abandon rate.
+  hears the abandon message and counts against the abandon rate;
+- in preview mode the engine places only the calls agents dial (`dialer.engine.preview`),
+  each bound to its agent: answered, it goes to that agent, never waits, is never abandoned.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,9 +30,13 @@ from dialer.engine.agents import (
     AgentLoggedOut,
     AgentPaused,
     AgentReady,
+    AgentRequestedLead,
+    AgentSkippedLead,
+    PreviewEvent,
 )
 from dialer.engine.calls import Call, Outcomes
 from dialer.engine.commands import (
+    AgentReleased,
     AgentWrapping,
     ClaimLeads,
     Command,
@@ -46,8 +53,9 @@ from dialer.engine.commands import (
 )
 from dialer.engine.lines import LinePlan
 from dialer.engine.pacing import Pacer, PaceSnapshot, Placed, Resolved, Served, TalkEnded, WrapEnded
+from dialer.engine.preview import Desk
 from dialer.engine.staff import AgentState, Staff
-from dialer.store import NewAttempt
+from dialer.store import ClaimedLead, NewAttempt
 from lines.telephony import (
     AnswerClassified,
     CallAnswered,
@@ -58,11 +66,12 @@ from lines.telephony import (
     CallRinging,
     EarlyMediaHeard,
 )
-from rules.abandonment import AbandonWindow
+from rules.abandonment import AbandonFigures, AbandonWindow
 from rules.call_state import CallState, Trigger
 from rules.signals import AnswerKind
 
 Event = Tick | LeadsClaimed | CallEvent | AgentEvent
+logger = logging.getLogger(__name__)
 #: How long the engine waits before asking the store again after it found no due lead.
 IDLE_BACKOFF = timedelta(seconds=30)
 
@@ -99,6 +108,7 @@ class Engine:
     outcomes: Outcomes
     new_id: Callable[[], str]
     staff: Staff = field(default_factory=Staff)
+    desk: Desk = field(default_factory=Desk)  # preview mode's reservations
     calls: dict[str, Call] = field(default_factory=dict)
     queue: _Queue = field(default_factory=_Queue)
     closing: bool = False  # the campaign's window is over: finish calls, place no more
@@ -109,6 +119,7 @@ class Engine:
     stages: dict[_Stage, int] = field(default_factory=lambda: dict.fromkeys(_Stage, 0))
     #: Calls waiting for an agent, longest waiting first.
     waiting: dict[str, Call] = field(default_factory=dict)
+    _figures: tuple[datetime, AbandonFigures] | None = None
     dials: int = 0
     answers: int = 0  # answered calls that needed an agent
     abandoned: int = 0
@@ -122,6 +133,8 @@ class Engine:
             self._on_claimed(event, commands)
         elif isinstance(event, AgentLoggedIn | AgentReady | AgentPaused | AgentLoggedOut):
             self._on_agent(event, commands)
+        elif isinstance(event, PreviewEvent):
+            self._on_preview(event, commands)
         else:
             self._on_call_event(event, commands)
         return commands
@@ -170,12 +183,13 @@ class Engine:
 
     def snapshot(self, at: datetime) -> PaceSnapshot:
         stages, counts = self.stages, self.staff.counts
-        figures = self.abandonment.figures(at)
+        figures = self._window_figures(at)
+        leaving = self.staff.leaving  # on a call, then gone: no more calls for them
         return PaceSnapshot(
             at=at,
             agents_ready=counts[AgentState.READY],
-            agents_busy=counts[AgentState.ON_CALL] + counts[AgentState.WRAP_UP],
-            agents_talking=counts[AgentState.ON_CALL],
+            agents_busy=counts[AgentState.ON_CALL] + counts[AgentState.WRAP_UP] - leaving,
+            agents_talking=counts[AgentState.ON_CALL] - leaving,
             agents_logged_in=len(self.staff.agents) - counts[AgentState.LOGGED_OUT],
             calls_dialing=stages[_Stage.DIALING] + self.queue.claims_in_flight,
             calls_waiting=stages[_Stage.WAITING],
@@ -185,6 +199,14 @@ class Engine:
             window_rate=figures.rate, window_answers=figures.live_answers,
             floor=self,
         )
+
+    def _window_figures(self, at: datetime) -> AbandonFigures:
+        """The regulator-window figures, worked out at most once a second (they move
+        slowly, and pacers steer over many minutes)."""
+        cached = self._figures
+        if cached is None or at - cached[0] >= _SECOND:
+            cached = self._figures = (at, self.abandonment.figures(at))
+        return cached[1]
 
     # the floor, for pacers that look at ages
 
@@ -221,6 +243,9 @@ class Engine:
         self.pacer.observe(Served(at=at, abandoned=abandoned))
 
     def _on_claimed(self, event: LeadsClaimed, commands: list[Command]) -> None:
+        if event.for_agent is not None:
+            self.desk.claimed(self.staff, event, commands)
+            return
         self.queue.claims_in_flight = max(0, self.queue.claims_in_flight - event.requested)
         if len(event.leads) < event.requested:
             self.queue.empty_until = event.at + IDLE_BACKOFF
@@ -230,18 +255,28 @@ class Engine:
             if line is None:
                 released.append(lead.id)
                 continue
-            call_id = self.new_id()
-            trunk, caller_id = line
-            attempts.append(NewAttempt(attempt_id=call_id, campaign_id=self.settings.campaign_id,
-                                       lead_id=lead.id, e164=lead.e164, trunk=trunk,
-                                       caller_id=caller_id, placed_at=event.at))
-            requests.append(CallRequest(call_id=call_id, e164=lead.e164, caller_id=caller_id,
-                                        trunk=trunk, ring_timeout=self.settings.ring_timeout))
-            self.calls[call_id] = Call(call_id=call_id, lead=lead, trunk=trunk,
-                                       placed_at=event.at)
-            self.stages[_Stage.DIALING] += 1
+            attempt, request = self._new_call(lead, line, event.at)
+            attempts.append(attempt)
+            requests.append(request)
         if released:
             commands.append(ReleaseLeads(lead_ids=tuple(released)))
+        self._place(attempts, requests, event.at, commands)
+
+    def _new_call(self, lead: ClaimedLead, line: tuple[str, str],
+                  at: datetime) -> tuple[NewAttempt, CallRequest]:
+        call_id = self.new_id()
+        trunk, caller_id = line
+        self.calls[call_id] = Call(call_id=call_id, lead=lead, trunk=trunk, placed_at=at)
+        self.stages[_Stage.DIALING] += 1
+        return (NewAttempt(attempt_id=call_id, campaign_id=self.settings.campaign_id,
+                           lead_id=lead.id, e164=lead.e164, trunk=trunk,
+                           caller_id=caller_id, placed_at=at),
+                CallRequest(call_id=call_id, e164=lead.e164, caller_id=caller_id,
+                            trunk=trunk, ring_timeout=self.settings.ring_timeout))
+
+    def _place(self, attempts: list[NewAttempt], requests: list[CallRequest], at: datetime,
+               commands: list[Command]) -> None:
+        """Record the attempts, then place their calls (the order is the promise)."""
         if attempts:
             commands.append(RecordAttempts(attempts=tuple(attempts)))
         for request in requests:
@@ -249,17 +284,19 @@ class Engine:
             commands.append(PlaceCall(request=request))
         self.dials += len(requests)
         if requests:
-            self.pacer.observe(Placed(at=event.at, count=len(requests)))
+            self.pacer.observe(Placed(at=at, count=len(requests)))
 
     # agents
 
     def _on_agent(self, event: AgentEvent, commands: list[Command]) -> None:
         if isinstance(event, AgentLoggedIn):
             self.staff.log_in(event.agent_id, event.at)
-        elif isinstance(event, AgentPaused):
-            self.staff.pause(event.agent_id, event.at)
-        elif isinstance(event, AgentLoggedOut):
-            self.staff.log_out(event.agent_id, event.at)
+        elif isinstance(event, AgentPaused | AgentLoggedOut):
+            if isinstance(event, AgentPaused):
+                self.staff.pause(event.agent_id, event.at)
+            else:
+                self.staff.log_out(event.agent_id, event.at)
+            self.desk.agent_left(self.staff, event.agent_id, event.at, commands)
         else:
             wrapped = self.staff.ready_up(event.agent_id, event.at)
             if wrapped is not None:
@@ -273,7 +310,11 @@ class Engine:
                 return
 
     def _connect(self, call: Call, at: datetime, commands: list[Command]) -> bool:
-        agent_id = self.staff.take(at, call.call_id)
+        agent_id = call.reserved_for
+        if agent_id is not None:
+            self.desk.answered(self.staff, agent_id, at)  # the agent who dialed it
+        else:
+            agent_id = self.staff.take(at, call.call_id)
         if agent_id is None:
             return False
         if not call.scripted:
@@ -356,7 +397,41 @@ class Engine:
             self.pacer.observe(TalkEnded(at=event.at, seconds=talked))
             commands.append(AgentWrapping(agent_id=call.agent_id))
         commands.append(self.outcomes.close(call, event))
+        if call.agent_id is None and call.reserved_for is not None:
+            self._let_go(call.reserved_for, event.at, commands)  # dialed, never answered
         self._pace(event.at, commands)
+
+    # preview mode
+
+    def _on_preview(self, event: PreviewEvent, commands: list[Command]) -> None:
+        if self.settings.mode is not DialMode.PREVIEW:
+            logger.info("agent %s: %s outside preview mode; ignored", event.agent_id,
+                        type(event).__name__)
+        elif isinstance(event, AgentRequestedLead):
+            self.desk.request(self.staff, event, commands, closing=self.closing)
+        elif (lead := self.desk.shown(event)) is None:
+            pass  # an odd event, logged
+        elif isinstance(event, AgentSkippedLead):
+            self.desk.let_go(self.staff, event.agent_id, event.at, commands)
+        else:
+            self._dial_for(event.agent_id, lead, event.at, commands)
+
+    def _dial_for(self, agent_id: str, lead: ClaimedLead, at: datetime,
+                  commands: list[Command]) -> None:
+        """Place the call an agent chose, bound to them (its answer is theirs)."""
+        line = None if self.closing else self.lines.take()
+        if line is None:
+            self._let_go(agent_id, at, commands)
+            return
+        attempt, request = self._new_call(lead, line, at)
+        self.calls[request.call_id].reserved_for = agent_id
+        self.desk.dialed(agent_id, request.call_id)
+        self._place([attempt], [request], at, commands)
+
+    def _let_go(self, agent_id: str, at: datetime, commands: list[Command]) -> None:
+        """No call came of the agent's lead: the agent is told and ready again."""
+        self.desk.let_go(self.staff, agent_id, at, commands)
+        commands.append(AgentReleased(agent_id=agent_id))
 
 
 class _Stage(enum.Enum):

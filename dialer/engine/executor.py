@@ -12,15 +12,19 @@ from collections.abc import Callable
 from datetime import datetime
 
 from dialer.engine.commands import (
+    AgentReleased,
     AgentWrapping,
     ClaimLeads,
     CloseAttempt,
     Command,
     ConnectAgent,
+    DeskCommand,
     HangUp,
     LeadsClaimed,
+    NoLeadForAgent,
     PlaceCall,
     PlayAbandonMessage,
+    PreviewLead,
     RecordAttempts,
     ReleaseLeads,
     StartScript,
@@ -42,13 +46,17 @@ class Executor:
         clock: Callable[[], datetime],
         on_wrap_up: Callable[[str], None] | None = None,
         on_connect: Callable[[str], None] | None = None,
+        on_desk: Callable[[DeskCommand], None] | None = None,
     ) -> None:
+        """`on_wrap_up`, `on_connect` and `on_desk` tell simulated agents what the engine
+        decided for them: a call ended, a call put through, a preview lead (or none)."""
         self._ledger = ledger
         self._backend = backend
         self._engine = engine
         self._clock = clock
         self._on_wrap_up = on_wrap_up
         self._on_connect = on_connect
+        self._on_desk = on_desk
         self._writes: list[Write] = []
 
     def execute(self, commands: list[Command]) -> None:
@@ -58,20 +66,22 @@ class Executor:
             if isinstance(command, RecordAttempts | ReleaseLeads | CloseAttempt | SuppressNumber):
                 self._writes.append(command)
             elif isinstance(command, ClaimLeads):
-                queue.extendleft(reversed(self._claim(command.count)))
+                queue.extendleft(reversed(self._claim(command)))
             else:
                 self.flush()
                 self._act(command)
         self.flush()
 
-    def _claim(self, count: int) -> list[Command]:
+    def _claim(self, command: ClaimLeads) -> list[Command]:
         settings = self._engine.settings
         now = self._clock()
         writes, self._writes = self._writes, []
         claimed = self._ledger.commit(writes, Claim(
-            campaign_id=settings.campaign_id, campaign=settings.campaign, limit=count, now=now,
-            max_attempts=settings.max_attempts))
-        return self._engine.handle(LeadsClaimed(at=now, requested=count, leads=tuple(claimed)))
+            campaign_id=settings.campaign_id, campaign=settings.campaign, limit=command.count,
+            now=now, max_attempts=settings.max_attempts))
+        return self._engine.handle(LeadsClaimed(at=now, requested=command.count,
+                                                leads=tuple(claimed),
+                                                for_agent=command.for_agent))
 
     def _act(self, command: Command) -> None:
         backend = self._backend
@@ -89,6 +99,9 @@ class Executor:
             backend.hang_up(command.call_id)
         elif isinstance(command, AgentWrapping) and self._on_wrap_up is not None:
             self._on_wrap_up(command.agent_id)
+        elif isinstance(command, PreviewLead | NoLeadForAgent | AgentReleased) and \
+                self._on_desk is not None:
+            self._on_desk(command)
 
     def flush(self) -> None:
         """Commit the batched writes (one transaction)."""

@@ -3,7 +3,7 @@
 A pacer looks at a snapshot of the campaign and returns a number of new calls. It is pure
 (no clock, no I/O) and cheap; the engine asks it on every tick and after every event, and
 tells it what it observed (`observe`) so that pacers that learn can learn. The pacers:
-`ProgressivePacer` and `RobocallPacer` here, the comparison baselines in
+`ProgressivePacer`, `RobocallPacer` and `PreviewPacer` here, the comparison baselines in
 `dialer.engine.baselines`, the model-based predictive pacer in `dialer.engine.predictive`.
 """
 
@@ -134,6 +134,19 @@ class RobocallPacer:
     def calls_to_place(self, snapshot: PaceSnapshot) -> int:
         in_flight = snapshot.calls_dialing + snapshot.calls_waiting + snapshot.calls_live
         return max(0, min(self.max_concurrent - in_flight, snapshot.free_lines))
+
+    def observe(self, observation: Observation) -> None:
+        pass
+
+
+class PreviewPacer:
+    """Preview mode: the engine never dials on its own; every call is an agent's choice
+    (`AgentRequestedLead`, then `AgentDialedLead`)."""
+
+    name = "preview"
+
+    def calls_to_place(self, snapshot: PaceSnapshot) -> int:
+        return 0
 
     def observe(self, observation: Observation) -> None:
         pass

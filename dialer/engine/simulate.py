@@ -92,10 +92,11 @@ def run_engine(
         if campaign.agents.count:
             team = replace(team, count=campaign.agents.count)
         agents = SimulatedAgents(world, replace(scenario, agents=team), inbox.append,
-                                 options.seed)
+                                 options.seed, preview=campaign.dial.mode is DialMode.PREVIEW)
     executor = Executor(ledger, network, engine, clock=lambda: world.now,
                         on_wrap_up=agents.call_finished if agents else None,
-                        on_connect=agents.call_started if agents else None)
+                        on_connect=agents.call_started if agents else None,
+                        on_desk=agents.desk if agents else None)
     _loop(world, inbox, engine, executor, options, on_progress)
     engine.staff.close_books(world.now)
     return world.now.astimezone(options.start.tzinfo)

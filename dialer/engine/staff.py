@@ -1,7 +1,12 @@
-"""Agents as first-class state: logged out, ready, on a call, wrapping up, paused.
+"""Agents as first-class state: logged out, ready, reserved, on a call, wrapping up, paused.
 
 One Enum and one transition table; an illegal move raises. Time spent in each state is
 accounted for occupancy: (talk + wrap-up) / logged-in time.
+
+`reserved` is preview mode's hold: a ready agent looking at a lead, or waiting for the
+call they dialed to be answered. Nobody else's call reaches a reserved agent, and a pause
+or logout asked for while reserved waits, as during a call: it happens when the engine
+releases the agent (no call came of the lead) or after the wrap-up of the call that did.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import datetime, timedelta
 class AgentState(enum.StrEnum):
     LOGGED_OUT = "logged_out"
     READY = "ready"
+    RESERVED = "reserved"
     ON_CALL = "on_call"
     WRAP_UP = "wrap_up"
     PAUSED = "paused"
@@ -25,6 +31,8 @@ class AgentState(enum.StrEnum):
 class AgentMove(enum.StrEnum):
     LOG_IN = "log_in"
     READY = "ready"
+    RESERVE = "reserve"
+    RELEASE = "release"
     TAKE_CALL = "take_call"
     WRAP_UP = "wrap_up"
     PAUSE = "pause"
@@ -33,6 +41,8 @@ class AgentMove(enum.StrEnum):
 
 logger = logging.getLogger(__name__)
 _SECOND = timedelta(seconds=1)
+#: States whose agent is held for a call: a pause or logout waits until they are let go.
+_HELD = (AgentState.ON_CALL, AgentState.RESERVED)
 
 A, M = AgentState, AgentMove
 AGENT_TRANSITIONS: dict[tuple[AgentState, AgentMove], AgentState] = {
@@ -41,6 +51,9 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentMove], AgentState] = {
     (A.WRAP_UP, M.READY): A.READY,
     (A.READY, M.READY): A.READY,
     (A.READY, M.TAKE_CALL): A.ON_CALL,
+    (A.READY, M.RESERVE): A.RESERVED,
+    (A.RESERVED, M.TAKE_CALL): A.ON_CALL,
+    (A.RESERVED, M.RELEASE): A.READY,
     (A.ON_CALL, M.WRAP_UP): A.WRAP_UP,
     (A.READY, M.PAUSE): A.PAUSED,
     (A.WRAP_UP, M.PAUSE): A.PAUSED,
@@ -124,7 +137,7 @@ class Staff:
     def ready_up(self, agent_id: str, at: datetime) -> float | None:
         """The agent is ready; returns the seconds of wrap-up it ended, if it was wrapping."""
         state = self._state(agent_id)
-        if state in (AgentState.ON_CALL, AgentState.LOGGED_OUT):
+        if state in (AgentState.ON_CALL, AgentState.RESERVED, AgentState.LOGGED_OUT):
             logger.info("agent %s ready while %s; ignored", agent_id, state.value)
             return None
         self.pending_pause.discard(agent_id)
@@ -137,15 +150,15 @@ class Staff:
 
     def pause(self, agent_id: str, at: datetime) -> None:
         state = self._state(agent_id)
-        if state is AgentState.ON_CALL:
-            self.pending_pause.add(agent_id)  # pauses when the call ends
+        if state in _HELD:
+            self.pending_pause.add(agent_id)  # pauses when the call ends or on release
         elif state is not AgentState.LOGGED_OUT:
             self._move(agent_id, AgentMove.PAUSE, at)
 
     def log_out(self, agent_id: str, at: datetime) -> None:
         state = self._state(agent_id)
-        if state is AgentState.ON_CALL:
-            self.pending_logout.add(agent_id)  # logs out when the call ends
+        if state in _HELD:
+            self.pending_logout.add(agent_id)  # logs out when the call ends or on release
             return
         self.pending_logout.discard(agent_id)
         self.pending_pause.discard(agent_id)
@@ -159,6 +172,29 @@ class Staff:
         agent_id = next(iter(self._ready))
         self._move(agent_id, AgentMove.TAKE_CALL, at)
         return agent_id
+
+    def reserve(self, agent_id: str, at: datetime) -> bool:
+        """Hold a ready agent for a lead of their own; False (logged) if not ready."""
+        state = self._state(agent_id)
+        if state is not AgentState.READY:
+            logger.info("agent %s asked for a lead while %s; ignored", agent_id, state.value)
+            return False
+        self._move(agent_id, AgentMove.RESERVE, at)
+        return True
+
+    def take_reserved(self, agent_id: str, at: datetime) -> None:
+        """The call a reserved agent dialed was answered: the agent is on it."""
+        self._move(agent_id, AgentMove.TAKE_CALL, at)
+
+    def release(self, agent_id: str, at: datetime) -> None:
+        """A reserved agent's lead came to no call: ready again, or the pause or logout
+        asked for meanwhile."""
+        self._move(agent_id, AgentMove.RELEASE, at)
+        if agent_id in self.pending_logout:
+            self.log_out(agent_id, at)
+        elif agent_id in self.pending_pause:
+            self.pending_pause.discard(agent_id)
+            self._move(agent_id, AgentMove.PAUSE, at)
 
     def wrap_up(self, agent_id: str, at: datetime) -> float:
         """The agent's call ended: wrap-up, or the logout or pause asked for during it.
@@ -208,5 +244,18 @@ class Staff:
         return len(self.agents) - self.counts[AgentState.LOGGED_OUT]
 
     def ages(self, state: AgentState, at: datetime) -> list[float]:
-        """Seconds each agent in `state` has been in it."""
-        return [(at - a.since) / _SECOND for a in self.agents.values() if a.state is state]
+        """Seconds each agent in `state` has been in it (not counting agents who leave
+        when their call ends: no call will be theirs after this one)."""
+        leaving = self.pending_logout or self.pending_pause
+        return [(at - a.since) / _SECOND for agent_id, a in self.agents.items()
+                if a.state is state
+                and not (leaving and (agent_id in self.pending_logout
+                                      or agent_id in self.pending_pause))]
+
+    @property
+    def leaving(self) -> int:
+        """Agents on a call who log out or pause when it ends."""
+        if not (self.pending_logout or self.pending_pause):
+            return 0
+        return sum(1 for agent_id in self.pending_logout | self.pending_pause
+                   if self._state(agent_id) is AgentState.ON_CALL)

@@ -260,6 +260,7 @@ class Break:
 
 
 _WRAP_UP: Final = Dist.fixed(10)
+_PREVIEW_TIME: Final = Dist.fixed(5)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,6 +273,7 @@ class AgentTeam:
     shift_end: Duration | None = timedelta(hours=8)  # null: never log out
     wrap_up: DistField = _WRAP_UP
     breaks: tuple[Break, ...] = ()
+    preview_time: DistField = _PREVIEW_TIME  # preview mode: reading a lead before dialing
 
     def __post_init__(self) -> None:
         if self.shift_end is not None and self.shift_end <= self.shift_start:

@@ -221,9 +221,6 @@ def test_with_every_agent_gone_even_a_greedy_pacer_places_nothing() -> None:
     assert engine.handle(Tick(at=START + MINUTE)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="an agent on a call who logged out or paused (pending "
-                   "in Staff) still counts as busy in the snapshot and the lines-per-agent "
-                   "ceiling, so the engine dials for an agent who will take no more calls")
 @pytest.mark.parametrize("leaving", [AgentLoggedOut, AgentPaused])
 def test_an_agent_leaving_after_this_call_gets_no_more_calls(
     leaving: type[AgentLoggedOut | AgentPaused],

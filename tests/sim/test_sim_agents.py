@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from dialer.engine.agents import (
+    AgentDialedLead,
     AgentEvent,
     AgentLoggedIn,
     AgentLoggedOut,
     AgentPaused,
     AgentReady,
 )
+from dialer.engine.commands import AgentReleased, NoLeadForAgent, PreviewLead
 from dialer.sim import (
     AgentState,
     AgentTeam,
@@ -25,6 +27,7 @@ from dialer.sim import (
     SimWorld,
     default_scenario,
 )
+from dialer.store import ClaimedLead
 
 HOUR = timedelta(hours=1)
 
@@ -35,11 +38,12 @@ def team(**settings: Any) -> Scenario:
 
 
 class Floor:
-    def __init__(self, scenario: Scenario, seed: int = 1) -> None:
+    def __init__(self, scenario: Scenario, seed: int = 1, *, preview: bool = False) -> None:
         self.world = SimWorld(scenario.start)
         self.start = scenario.start
         self.events: list[AgentEvent] = []
-        self.agents = SimulatedAgents(self.world, scenario, self.events.append, seed=seed)
+        self.agents = SimulatedAgents(self.world, scenario, self.events.append, seed=seed,
+                                      preview=preview)
 
     def at(self, delta: timedelta) -> None:
         self.world.run_until(self.start + delta)
@@ -118,11 +122,14 @@ def test_a_break_waits_for_the_call_and_wrap_up() -> None:
     floor.at(HOUR - timedelta(minutes=1))
     floor.agents.call_started("agent-01")
     floor.at(HOUR + timedelta(minutes=2))
-    assert floor.of("agent-01")[-1][0] == "AgentReady"  # still the login's
+    # On a call, the agent asks for the break at once (the engine defers it to the call's
+    # end, and dials no more for the agent); the break itself starts after the wrap-up.
+    assert floor.of("agent-01")[-1] == ("AgentPaused", HOUR)
     floor.agents.call_finished("agent-01")
     floor.at(2 * HOUR)
     wrapped = HOUR + timedelta(minutes=2, seconds=10)
     assert floor.of("agent-01")[2:] == [
+        ("AgentPaused", HOUR),
         ("AgentPaused", wrapped),
         ("AgentReady", wrapped + timedelta(minutes=15)),
     ]
@@ -202,3 +209,81 @@ def test_same_seed_same_floor() -> None:
 def test_agent_team_validation() -> None:
     with pytest.raises(ValueError, match="after shift_start"):
         AgentTeam(shift_start=HOUR, shift_end=HOUR)
+
+
+# --- preview mode ---------------------------------------------------------------------
+
+
+def a_lead(lead_id: int) -> ClaimedLead:
+    return ClaimedLead(id=lead_id, e164="+8613500000001", attempts_made=0, timezones=(),
+                       attributes={})
+
+
+def test_a_preview_agent_asks_for_a_lead_reads_it_and_dials_it() -> None:
+    floor = Floor(team(count=1, preview_time=Dist.fixed(7), wrap_up=Dist.fixed(10)),
+                  preview=True)
+    floor.at(timedelta(0))
+    assert [name for name, _ in floor.of("agent-01")] == [
+        "AgentLoggedIn", "AgentReady", "AgentRequestedLead"]
+    assert floor.agents.state("agent-01") is AgentState.PREVIEWING
+    floor.agents.desk(PreviewLead(agent_id="agent-01", lead=a_lead(42)))
+    floor.at(timedelta(seconds=10))
+    dialed = floor.events[-1]
+    assert dialed == AgentDialedLead(agent_id="agent-01", lead_id=42,
+                                     at=floor.start + timedelta(seconds=7))
+    floor.agents.call_started("agent-01")  # the call the agent dialed
+    floor.at(timedelta(seconds=60))
+    floor.agents.call_finished("agent-01")
+    floor.at(timedelta(seconds=70))
+    assert floor.of("agent-01")[-2:] == [("AgentReady", timedelta(seconds=70)),
+                                         ("AgentRequestedLead", timedelta(seconds=70))]
+
+
+def test_no_lead_the_agent_asks_again_later_and_a_released_agent_at_once() -> None:
+    floor = Floor(team(count=1), preview=True)
+    floor.at(timedelta(0))
+    floor.agents.desk(NoLeadForAgent(agent_id="agent-01"))
+    assert floor.agents.state("agent-01") is AgentState.READY
+    floor.at(timedelta(seconds=29))
+    assert len(floor.events) == 3
+    floor.at(timedelta(seconds=30))
+    assert floor.of("agent-01")[-1] == ("AgentRequestedLead", timedelta(seconds=30))
+    floor.agents.desk(AgentReleased(agent_id="agent-01"))  # the call went unanswered
+    assert floor.of("agent-01")[-1] == ("AgentRequestedLead", timedelta(seconds=30))
+    assert len(floor.events) == 5
+
+
+def test_a_break_waits_for_the_agent_s_lead() -> None:
+    coffee = Break(at=HOUR, length=timedelta(minutes=15))
+    floor = Floor(team(count=1, breaks=(coffee,)), preview=True)
+    floor.at(HOUR - timedelta(minutes=1))
+    floor.agents.desk(PreviewLead(agent_id="agent-01", lead=a_lead(1)))
+    floor.at(HOUR + timedelta(minutes=1))  # dialed; the call rings on
+    assert isinstance(floor.events[-1], AgentDialedLead)
+    floor.agents.desk(AgentReleased(agent_id="agent-01"))
+    floor.at(2 * HOUR)
+    assert floor.of("agent-01")[-3:] == [
+        ("AgentPaused", HOUR + timedelta(minutes=1)),
+        ("AgentReady", HOUR + timedelta(minutes=16)),
+        ("AgentRequestedLead", HOUR + timedelta(minutes=16)),
+    ]
+
+
+def test_a_break_cancels_the_wait_for_the_next_lead() -> None:
+    coffee = Break(at=HOUR, length=timedelta(minutes=15))
+    floor = Floor(team(count=1, breaks=(coffee,)), preview=True)
+    floor.at(HOUR - timedelta(seconds=10))
+    floor.agents.desk(NoLeadForAgent(agent_id="agent-01"))
+    floor.at(2 * HOUR)
+    assert floor.of("agent-01")[-3:] == [
+        ("AgentPaused", HOUR),
+        ("AgentReady", HOUR + timedelta(minutes=15)),
+        ("AgentRequestedLead", HOUR + timedelta(minutes=15)),
+    ]
+
+
+def test_desk_news_for_an_agent_not_previewing_is_refused() -> None:
+    floor = Floor(team(count=1))
+    floor.at(timedelta(0))
+    with pytest.raises(ValueError, match="not previewing"):
+        floor.agents.desk(NoLeadForAgent(agent_id="agent-01"))
