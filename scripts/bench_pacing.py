@@ -40,7 +40,7 @@ from dialer.sim.scenario import load_scenario  # noqa: E402
 
 SCENARIO = ROOT / "examples" / "scenarios" / "pacing-benchmark.yaml"
 GOALS = {5: 0.77, 20: 0.88, 50: 0.92, 100: 0.95}
-RATIO_GRID = (1.05, 1.1, 1.15, 1.2, 1.3, 1.4, 1.6)
+RATIO_GRID = (1.05, 1.1, 1.2, 1.4)
 CAP = 0.03
 
 
