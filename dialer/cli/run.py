@@ -108,13 +108,17 @@ def _run_live(
 
 def _live_view(engine: Engine, now: datetime) -> Group:
     table = Table(title=f"{engine.settings.campaign}: {now:%Y-%m-%d %H:%M} (simulated)")
-    for name in ("calls in flight", "agents", "abandon rate", "dispositions"):
+    for name in ("calls in flight", "agents", "abandon rate (run)", "in the window",
+                 "dispositions"):
         table.add_column(name)
     agents = ", ".join(f"{s.value} {engine.staff.count(s)}" for s in AgentState
                        if engine.staff.count(s))
     top = ", ".join(f"{d.value} {n}" for d, n in engine.outcomes.dispositions.most_common(5))
+    window = engine.abandonment
     table.add_row(str(len(engine.calls)), agents or "-",
-                  f"{engine.outcomes.abandon_rate:.2%}", top or "-")
+                  f"{engine.outcomes.abandon_rate:.2%}",
+                  f"{window.figures(now).rate:.2%} ({window.window / timedelta(hours=1):g} h)",
+                  top or "-")
     return Group(table)
 
 
@@ -125,7 +129,12 @@ def _print_report(report: RunReport) -> None:
     for key, value in (
         ("simulated", f"{report.started_at:%Y-%m-%d %H:%M} → {report.ended_at:%H:%M}"),
         ("attempts", str(report.attempts)), ("contacts", str(report.contacts)),
-        ("abandon rate", f"{report.abandon_rate:.2%}"), ("agent occupancy", occupancy),
+        ("abandon rate", f"{report.abandon_rate:.2%}"),
+        ("abandon rate over the regulator's window",
+         f"{report.abandon_window['rate']:.2%} of {report.abandon_window['live_answers']:g}"
+         f" live answers in {report.abandon_window['window_hours']:g} h"
+         f" (cap {report.abandon_window['cap']:.0%})"),
+        ("agent occupancy", occupancy),
         ("calls per hour", f"{report.calls_per_hour:.0f}"),
         ("recovered after a stop", f"{report.recovered['attempts_closed']} attempts"),
     ):

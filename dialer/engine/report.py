@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dialer.config.campaign import Campaign
+from dialer.engine.build import abandon_cap
 from dialer.engine.core import Engine
 from dialer.intake.service import dirty_rows, rows_read
 from dialer.store import Recovery, Store
@@ -30,6 +31,9 @@ class RunReport:
     calls_per_hour: float
     recovered: dict[str, int]
     sources: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The abandon rate as the regulator counts it: over its window ending at the run's
+    #: end (earlier runs included), with estimated machine-detection false positives.
+    abandon_window: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -41,6 +45,7 @@ class RunReport:
                                 else round(self.agent_occupancy, 4)),
             "calls_per_hour": round(self.calls_per_hour, 1), "recovered": self.recovered,
             "invalid_share_by_source": self.sources,
+            "abandon_window": self.abandon_window,
         }
 
 
@@ -63,7 +68,15 @@ def build_report(
         recovered={"attempts_closed": recovery.attempts_closed,
                    "leads_released": recovery.leads_released},
         sources=invalid_share_by_source(store, campaign.name),
+        abandon_window=window_figures(campaign, engine, ended),
     )
+
+
+def window_figures(campaign: Campaign, engine: Engine, at: datetime) -> dict[str, float]:
+    figures = engine.abandonment.figures(at)
+    return {"window_hours": engine.abandonment.window / timedelta(hours=1),
+            "cap": abandon_cap(campaign), "live_answers": round(figures.live_answers, 2),
+            "abandoned": round(figures.abandoned, 2), "rate": round(figures.rate, 5)}
 
 
 def invalid_share_by_source(store: Store, campaign: str) -> dict[str, dict[str, float]]:

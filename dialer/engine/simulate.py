@@ -28,6 +28,8 @@ from dialer.sim.scenario import Scenario
 from dialer.sim.world import SimWorld
 from dialer.store import Store
 from lines.telephony import CallEvent
+from rules.abandonment import AbandonWindow
+from rules.dispositions import Disposition
 
 TICK = timedelta(seconds=1)
 #: Calls still up this long after the dialing window mean the world lost a call: stop.
@@ -66,10 +68,29 @@ def run_simulated(
                                retry_at=options.start + RETRY_AFTER_CRASH,
                                max_attempts=campaign.dial.max_attempts)
     engine = build_engine(campaign, campaign_id)  # call ids: UUIDs, unique in every store
+    load_abandon_history(store, campaign.name, engine.abandonment, options.start)
     ledger = StoreLedger(store, campaign=campaign.name)
     ended = run_engine(engine, ledger, campaign, scenario, options, on_progress=on_progress)
     return build_report(store, campaign, engine, recovery=recovery, started=options.start,
                         ended=ended, seed=options.seed, window=options.duration)
+
+
+def load_abandon_history(store: Store, campaign: str, window: AbandonWindow,
+                         now: datetime) -> None:
+    """Count the campaign's earlier answered calls that fall in the regulator's window
+    ending `now` (a rerun the same day goes on from the rate it left)."""
+    since = now - window.window
+    with store.read() as uow:
+        for row in uow.attempt_rows(campaign):
+            if row.answered_at is None or not since < row.answered_at <= now:
+                continue
+            if row.disposition == Disposition.ANSWERED_MACHINE.value:
+                window.machine_answer(row.answered_at)
+            elif not row.abandoned and (row.agent_id is None
+                                        or row.disposition == Disposition.TRANSFERRED.value):
+                continue  # a script took it: no agent was due
+            else:
+                window.live_answer(row.answered_at, abandoned=row.abandoned)
 
 
 def run_engine(
