@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from dialer.config import parse_campaign
+from dialer.engine.planning import planning_campaign, simulate_shift
 from dialer.engine.simulate import SimOptions, run_simulated
 from dialer.intake.service import IntakeOptions, import_file
-from dialer.sim.scenario import flat_scenario
+from dialer.sim.scenario import flat_scenario, load_scenario
 from dialer.store import open_store
 
 START = datetime(2024, 6, 3, 1, 0, tzinfo=UTC)
@@ -54,3 +55,21 @@ def test_progressive_occupancy_matches_the_closed_form() -> None:
     assert expected == pytest.approx(0.645, abs=0.0005)
     assert report.agent_occupancy == pytest.approx(expected, abs=0.01)
     assert report.abandon_rate == 0.0  # progressive never leaves an answered call waiting
+
+
+def test_the_planner_reproduces_the_closed_form_on_the_benchmark_scenario() -> None:
+    """`dialer simulate`'s path (in-memory ledger, the YAML scenario) over 4 seeds."""
+    world = load_scenario(Path(__file__).parents[2] / "examples" / "scenarios"
+                          / "pacing-benchmark.yaml")
+    shifts = [simulate_shift(planning_campaign(20), world, pacer="progressive", seed=seed,
+                             hours=8) for seed in range(1, 5)]
+    mean = sum(s.occupancy for s in shifts) / len(shifts)
+    assert mean == pytest.approx(closed_form(0.25, 0.20, 120, 10), abs=0.01)
+    assert all(s.abandoned == 0 for s in shifts)
+
+
+def test_the_benchmark_yaml_is_the_flat_scenario() -> None:
+    world = load_scenario(Path(__file__).parents[2] / "examples" / "scenarios"
+                          / "pacing-benchmark.yaml")
+    assert world == flat_scenario(answer=0.25, fast_failure=0.20, talk_mean=120, wrap_up=10,
+                                  agents=20)
