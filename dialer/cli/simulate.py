@@ -79,9 +79,11 @@ def simulate(
 
 def summary_table(summaries: list[PacerSummary], *, title: str) -> Table:
     table = Table(title=title)
-    for column in ("pacer", "occupancy", "abandon rate", "worst shift", "shifts over cap",
+    width = max(len(s.pacer) for s in summaries)
+    table.add_column("pacer", no_wrap=True, min_width=width)
+    for column in ("occupancy", "abandon rate", "worst shift", "shifts over cap",
                    "talk min / agent-h", "dials / agent-h"):
-        table.add_column(column, justify="left" if column == "pacer" else "right")
+        table.add_column(column, justify="right")
     for s in summaries:
         table.add_row(
             s.pacer, f"{s.occupancy.mean:.1%} ± {s.occupancy.ci95:.1%}",
