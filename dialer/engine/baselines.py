@@ -12,7 +12,9 @@ call it tops the calls in flight up to `round(level * (ready + talking))`.
 - every 15 s, `L *= 1 + (mean(R) - mean(W)) / mean(A)`, capped at `max_level`, floored at 1;
 - every 60 s, halve L if over 20 calls were placed in the last minute and over half of
   them were dropped; and if over 50 calls were placed since the start and drops exceed 3%
-  of live answers since the start, set L to 1 ("hard") or halve it ("average");
+  of live answers since the start, set L to 1 ("hard") or halve it ("average"); while
+  the day is over that limit, the hard variant holds L at 1 (the 15 s step does not raise
+  it): the "pinned to 1.0 all day" behaviour of VICIdial's defaults;
 - every 2.5 s, top the calls in flight up to `round(L * (ready + talking))`; return 0
   in between.
 
@@ -82,6 +84,7 @@ class VicidialAdaptPacer:
         self._day_base = (0, 0, 0)  # (dials, answers, abandoned) at the first snapshot
         self._minute_base = (0, 0)  # (dials, abandoned) at the last 60 s check
         self._last_placed: datetime | None = None
+        self._over_limit = False  # the drops since the day started exceed the limit
 
     @property
     def level(self) -> float:
@@ -117,6 +120,8 @@ class VicidialAdaptPacer:
                 self._brake(snapshot)
 
     def _adjust(self) -> None:
+        if self._over_limit and self.variant == "hard":
+            return  # the hard limit holds L at 1.0 while the day's drops are over it
         mean_logged_in = fmean(a for _, _, a in self._samples)
         if mean_logged_in == 0:
             return
@@ -132,7 +137,9 @@ class VicidialAdaptPacer:
         day_dials = snapshot.dials - self._day_base[0]
         day_answers = snapshot.answers - self._day_base[1]
         day_drops = snapshot.abandoned - self._day_base[2]
-        if day_dials > DAY_MIN_DIALS and 100 * day_drops > DAY_DROP_PERCENT * day_answers:
+        self._over_limit = (day_dials > DAY_MIN_DIALS
+                            and 100 * day_drops > DAY_DROP_PERCENT * day_answers)
+        if self._over_limit:
             self._level = 1.0 if self.variant == "hard" else self._clamp(self._level / 2)
 
     def _clamp(self, level: float) -> float:

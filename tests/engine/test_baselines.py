@@ -199,6 +199,17 @@ def test_adapt_since_start_brake_over_three_percent(variant: Variant, level: flo
     assert pacer.level == level
 
 
+def test_the_hard_limit_pins_the_level_while_the_day_is_over_three_percent() -> None:
+    pacer = brake_pacer("hard")
+    over = {"dials": 1060, "answers": 630, "abandoned": 2}  # 3.3 % since the start
+    pacer.calls_to_place(snap(60, ready=10, **over))
+    feed(pacer, 61, 119, ready=10, logged_in=10, **over)  # agents sit ready: L would rise
+    assert pacer.level == 1.0
+    under = {"dials": 1400, "answers": 1000, "abandoned": 2}  # 0.25 % since the start
+    feed(pacer, 120, 135, ready=10, logged_in=10, **under)
+    assert pacer.level > 1.0  # back under the limit: the adjustment works again
+
+
 def test_adapt_since_start_brake_spares_exactly_three_percent() -> None:
     pacer = brake_pacer()
     pacer.calls_to_place(snap(60, ready=10, dials=1060, answers=700, abandoned=4))
