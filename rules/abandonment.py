@@ -25,6 +25,7 @@ class AbandonFigures:
     live_answers: float  # including estimated false positives
     abandoned: float  # including estimated false positives
     machines: int  # answers the detector took for machines
+    false_positives: float = 0.0  # of `live_answers` and `abandoned`: the estimate
 
     @property
     def rate(self) -> float:
@@ -80,7 +81,8 @@ class AbandonWindow:
         self._expire(now)
         estimated = self.false_positive_share * self._machines
         return AbandonFigures(live_answers=self._live + estimated,
-                              abandoned=self._abandoned + estimated, machines=self._machines)
+                              abandoned=self._abandoned + estimated, machines=self._machines,
+                              false_positives=estimated)
 
     def _bucket_at(self, at: datetime) -> _Bucket:
         buckets = self._buckets

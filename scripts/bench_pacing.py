@@ -86,7 +86,8 @@ def report(agents: int, rows: dict[str, PacerSummary], seconds: float) -> None:
     ratios = [s for name, s in rows.items() if name.startswith("ratio:")]
     legal = [s for s in ratios if s.over_cap_share <= 0.05]
     best = max(legal, key=lambda s: s.occupancy.mean, default=None)
-    print(f"{agents} agents ({seconds:.0f} s): goal for predictive {GOALS.get(agents, 0):.0%}")
+    goal_text = f"{GOALS[agents]:.0%}" if agents in GOALS else "none"
+    print(f"{agents} agents ({seconds:.0f} s): goal for predictive {goal_text}")
     print(f"  {'pacer':<22} {'occupancy':>16} {'abandon':>9} {'worst':>7} {'<= cap':>7}"
           f" {'talk min/agent-h':>17} {'dials/agent-h':>14}")
     shown = [rows["predictive"], rows["progressive"], rows["vicidial-adapt"]]
@@ -102,8 +103,10 @@ def report(agents: int, rows: dict[str, PacerSummary], seconds: float) -> None:
                          f"{s.abandon_rate.mean:.1%}/{1 - s.over_cap_share:.0%}" for s in ratios)
         print(f"  ratio grid (occupancy/abandon/shifts <= cap): {grid}")
     ours = rows["predictive"]
-    verdict = [f"occupancy {'meets' if ours.occupancy.mean >= GOALS.get(agents, 0) else 'MISSES'}"
-               f" the goal", f"{1 - ours.over_cap_share:.0%} of shifts at or under the cap"
+    goal = GOALS.get(agents)
+    met = "no goal for this team size" if goal is None else \
+        f"occupancy {'meets' if ours.occupancy.mean >= goal else 'MISSES'} the goal"
+    verdict = [met, f"{1 - ours.over_cap_share:.0%} of shifts at or under the cap"
                f" ({'ok' if ours.over_cap_share <= 0.05 else 'NOT ok'})"]
     if best is not None:
         gain = ours.occupancy.mean - best.occupancy.mean

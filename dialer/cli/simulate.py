@@ -16,6 +16,7 @@ from rich.table import Table
 
 from dialer.cli.common import JsonOption, stdout
 from dialer.config import load_campaign
+from dialer.config.campaign import DialMode
 from dialer.engine.build import PACER_NAMES, abandon_cap, pacer_named
 from dialer.engine.planning import (
     COMPARED,
@@ -31,8 +32,9 @@ from dialer.sim.scenario import load_scenario
 
 def simulate(
     scenario_file: Annotated[Path, typer.Argument(help="The scenario YAML.")],
-    pacer: Annotated[str, typer.Option("--pacer", help="One of: " + ", ".join(PACER_NAMES)
-                                       + ".")] = "predictive",
+    pacer: Annotated[str | None, typer.Option("--pacer", help="One of: "
+                                              + ", ".join(PACER_NAMES) + " (default: the "
+                                              "campaign's, else predictive).")] = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeded shifts per pacer.")] = 10,
     compare: Annotated[bool, typer.Option("--compare", help="Run every pacer ("
                                           + ", ".join(COMPARED) + ") on the same seeds.")
@@ -51,24 +53,29 @@ def simulate(
     """Simulate shifts on a scenario and print occupancy, abandon rate, talk minutes and
     dials per agent-hour, with 95% confidence intervals over the seeds."""
     world = load_scenario(scenario_file)
-    if agents is not None:
-        world = replace(world, agents=replace(world.agents, count=agents))
-    team = world.agents.count
-    if campaign_file is not None:
-        campaign = load_campaign(campaign_file)
-        campaign = replace(campaign, agents=replace(campaign.agents, count=team))
-    else:
+    campaign = load_campaign(campaign_file) if campaign_file is not None else None
+    team = agents or (campaign.agents.count if campaign is not None else 0) \
+        or world.agents.count
+    world = replace(world, agents=replace(world.agents, count=team))
+    if campaign is None:
         campaign = planning_campaign(team)
-    if team == 0:
-        raise UsageError("the scenario has no agents; give --agents N")
-    pacers = COMPARED if compare else (pacer,)
+    else:
+        campaign = replace(campaign, agents=replace(campaign.agents, count=team))
+    if team == 0 and campaign.dial.mode is not DialMode.ROBOCALL:
+        raise UsageError("no agents: the scenario's team and the campaign have none; "
+                         "give --agents N")
+    pacers: tuple[str | None, ...] = COMPARED if compare else (pacer,)
+    if pacers != (None,) and campaign.dial.mode in (DialMode.ROBOCALL, DialMode.PREVIEW):
+        raise UsageError(f"the campaign dials in {campaign.dial.mode.value} mode; --pacer and "
+                         "--compare are for campaigns with agents dialing predictively")
     for name in pacers:
-        pacer_named(name, campaign)  # an unknown name fails before any shift runs
+        if name is not None:
+            pacer_named(name, campaign)  # an unknown name fails before any shift runs
     jobs = [Job(pacer=name, seed=seed, hours=hours)
             for name in pacers for seed in range(1, seeds + 1)]
     shifts = run_jobs(campaign, world, jobs, workers=workers)
     cap = abandon_cap(campaign)
-    summaries = [summarise([s for s in shifts if s.pacer == name], cap) for name in pacers]
+    summaries = [summarise(shifts[i * seeds:(i + 1) * seeds], cap) for i in range(len(pacers))]
     if json_out:
         print(json.dumps({"scenario": str(scenario_file), "agents": team, "hours": hours,
                           "seeds": seeds, "results": [s.to_dict() for s in summaries]}))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import assert_never
 
-from dialer.config.campaign import Campaign, DialMode, Purpose
+from dialer.config.campaign import PACER_PATTERN, Campaign, DialMode, Purpose
 from dialer.config.campaign import RetryRule as RetryConfig
 from dialer.config.lines import CallerIdPool
 from dialer.engine.baselines import RatioPacer, VicidialAdaptPacer
@@ -69,21 +70,20 @@ PACER_NAMES = ("predictive", "progressive", "ratio:<L>", "vicidial-adapt",
 
 
 def pacer_named(name: str, campaign: Campaign) -> Pacer:
-    """The pacer called `name` (see `PACER_NAMES`), set up for `campaign`."""
+    """The pacer called `name` (see `PACER_NAMES`), set up for `campaign`; the names a
+    campaign file accepts (`dial.pacer`), no others."""
+    if name.startswith("ratio:") and not re.fullmatch(PACER_PATTERN, name):
+        raise UsageError(f"pacer {name!r}: the ratio is a dial level of at least 1, written "
+                         "as a plain number, for example ratio:1.5")
+    if not re.fullmatch(PACER_PATTERN, name):
+        raise UsageError(f"unknown pacer {name!r}; expected one of {', '.join(PACER_NAMES)}")
     if name == "predictive":
         return PredictivePacer(predictive_settings(campaign))
     if name == "progressive":
         return ProgressivePacer()
-    if name in ("vicidial-adapt", "vicidial-adapt:hard", "vicidial-adapt:average"):
+    if name.startswith("vicidial-adapt"):
         return VicidialAdaptPacer(variant="average" if name.endswith("average") else "hard")
-    if name.startswith("ratio:"):
-        try:
-            level = float(name.removeprefix("ratio:"))
-            return RatioPacer(level)
-        except ValueError:
-            pass
-    raise UsageError(f"unknown pacer {name!r}; expected one of {', '.join(PACER_NAMES)} "
-                     "(for example ratio:2.5)")
+    return RatioPacer(float(name.removeprefix("ratio:")))
 
 
 def abandon_cap(campaign: Campaign) -> float:

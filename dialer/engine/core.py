@@ -197,6 +197,7 @@ class Engine:
             free_lines=self.lines.free - self.queue.claims_in_flight,
             dials=self.dials, answers=self.answers, abandoned=self.abandoned,
             window_rate=figures.rate, window_answers=figures.live_answers,
+            window_false_positives=figures.false_positives,
             floor=self,
         )
 
@@ -306,6 +307,8 @@ class Engine:
 
     def _serve_waiting(self, at: datetime, commands: list[Command]) -> None:
         for call in list(self.waiting.values()):
+            if call.answer is AnswerKind.MACHINE:
+                continue  # being hung up: no agent for a machine
             if not self._connect(call, at, commands):
                 return
 
@@ -394,7 +397,8 @@ class Engine:
         self.lines.release(call.trunk)
         if call.agent_id is not None:
             talked = self.staff.wrap_up(call.agent_id, event.at)
-            self.pacer.observe(TalkEnded(at=event.at, seconds=talked))
+            wraps = self.staff.state_of(call.agent_id) is AgentState.WRAP_UP
+            self.pacer.observe(TalkEnded(at=event.at, seconds=talked, wraps=wraps))
             commands.append(AgentWrapping(agent_id=call.agent_id))
         commands.append(self.outcomes.close(call, event))
         if call.agent_id is None and call.reserved_for is not None:

@@ -37,7 +37,7 @@ class PaceSnapshot:
 
     at: datetime
     agents_ready: int
-    agents_busy: int  # on a call or wrapping up
+    agents_busy: int  # on a call or wrapping up (not those leaving after their call)
     calls_dialing: int  # placed, not answered yet (including claims in flight)
     calls_waiting: int  # answered, waiting for an agent
     calls_live: int  # answered and talking (to an agent or a script)
@@ -49,6 +49,7 @@ class PaceSnapshot:
     abandoned: int = 0  # of those, abandoned
     window_rate: float = 0.0  # abandon rate over the regulator's window, as it counts it
     window_answers: float = 0.0  # live answers in that window (its denominator)
+    window_false_positives: float = 0.0  # of those, estimated machine-detection errors
     floor: Floor | None = None
 
 
@@ -79,8 +80,12 @@ class Served:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TalkEnded:
+    """An agent's call ended after `seconds`; `wraps`: the agent went into wrap-up (not
+    straight to a pause or a logout asked for during the call)."""
+
     at: datetime
     seconds: float
+    wraps: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,7 +101,8 @@ class Pacer(Protocol):
     """Decides how many calls to place.
 
     - `calls_to_place` returns a count >= 0, never more than `snapshot.free_lines`;
-    - both methods are pure functions of their inputs and the pacer's own estimates.
+    - no clock, no I/O: time comes in `snapshot.at`; a pacer's only state is its own
+      estimates (`observe` feeds them, and `calls_to_place` may keep its plans).
     """
 
     name: str

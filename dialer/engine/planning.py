@@ -123,11 +123,15 @@ def planning_campaign(agents: int, *, cap: float = 0.03) -> Campaign:
     }, "<what-if>")
 
 
-def simulate_shift(campaign: Campaign, scenario: Scenario, *, pacer: str, seed: int,
+def simulate_shift(campaign: Campaign, scenario: Scenario, *, pacer: str | None, seed: int,
                    hours: float) -> ShiftFigures:
-    """One shift of `campaign` paced by `pacer` on `scenario`'s world."""
-    dial = replace(campaign.dial, mode=DialMode.PREDICTIVE, pacer=pacer)
-    campaign = replace(campaign, dial=dial)
+    """One shift of `campaign` on `scenario`'s world: dialing predictively with `pacer`,
+    or as the campaign says when `pacer` is None."""
+    if pacer is not None:
+        campaign = replace(campaign, dial=replace(campaign.dial, mode=DialMode.PREDICTIVE,
+                                                  pacer=pacer))
+    dial = campaign.dial
+    pacer = dial.pacer if dial.mode is DialMode.PREDICTIVE else dial.mode.value
     engine = build_engine(campaign, 1, new_id=_counter())
     agents = campaign.agents.count or scenario.agents.count
     if campaign.lines is None:  # as many lines as the ceiling on lines per agent allows
@@ -153,7 +157,7 @@ def simulate_shift(campaign: Campaign, scenario: Scenario, *, pacer: str, seed: 
 class Job:
     """One shift to run: the campaign and world are shared by all jobs of a run."""
 
-    pacer: str
+    pacer: str | None  # None: as the campaign says
     seed: int
     hours: float
 

@@ -1,36 +1,35 @@
 """The model-based predictive pacer: as many calls as keep agents talking, and no more
 than keeps abandoned calls under the cap.
 
-The model. A call placed now is answered (if at all) some seconds later, and then needs a
-free agent within the grace the law allows (2 s). At a few instants h where answers are
-likely (quantiles of the answer delay), the pacer compares
+The model. Answers to come are binned by when they arrive (8 bins over the answer
+delay's 95th percentile): answers of the calls in flight, by their ages, and of the new
+calls, by the answer delay. An answer arriving in bin j finds no agent (is abandoned)
+when, by the end of that bin,
 
-    supply(h) = ready agents + busy agents who will be free by h + grace
-    demand(h) = calls waiting + calls in flight that will be answered by h
-                + the other new calls answered before this one
+    ready agents + busy agents free by then + grace  <  calls waiting + answers by then
 
 Each busy agent and each ringing call contributes an independent Bernoulli, with a
 probability from its age and the distributions learned online (no parametric shapes: a
 ringing call of age a is answered within h with P = answered in [a, a+h) / unresolved at
 a, from decayed histograms; an agent t seconds into a call is free by s with
-P = (F(t + s - wrap) - F(t)) / (1 - F(t)) from the talk-time histogram). The k-th new
-call is abandoned when demand exceeds supply, normal approximation with continuity
-correction, averaged over the answer instants. The pacer places the largest k whose k-th
-call has abandon probability at most `theta`.
+P = (F(t + s - wrap) - F(t)) / (1 - F(t)) from the talk-time histogram, and an agent
+talking past every call seen gets a memoryless tail). Sums of Bernoullis are taken as
+normal (continuity corrected). The pacer adds calls one by one while each adds at most
+`theta` expected abandoned calls per expected answer, counting the abandons it causes to
+answers of calls already in flight, not only its own risk.
 
-The outer loop. `theta` is not a rate: the realised rate depends on it through the whole
-queue. It is set by stochastic approximation: each answered call moves `theta` up a
-little, each abandoned call moves it down a lot, so it settles where the abandon rate is
-the goal. The goal sits below the cap by a margin for chance (z standard deviations of
-the rate measured over the regulator's window so far), so that the rate over the window
-ends under the cap, not just on average.
+The outer loop. `theta` is set by stochastic approximation: each served answer moves it
+up a little, each abandoned call down a lot, so it settles where the abandon rate is the
+goal. The goal is worked out from the rate over the regulator's window (`_goal_for`): it
+leaves a margin for chance, lets the answers to come use what earlier ones left unused,
+and makes room for estimated machine-detection errors where the regulator counts them.
 
 Cold start: progressive (one call per ready agent) until enough calls were seen. The
 engine adds the interlocks (no agents, no calls; lines per agent; free lines).
 
-Speed: the full evaluation (per-call and per-agent probabilities) runs at most once per
-`refresh` of simulated time; in between, decisions reuse the per-call and per-agent means
-with the current counts, which change at every event.
+Speed: the per-call and per-agent tables are rebuilt from the learned distributions every
+`relearn`; the sums over the floor are rebuilt every `refresh` and, in between, updated
+at each event by the row of the call or agent that came or went.
 """
 
 from __future__ import annotations
@@ -130,8 +129,9 @@ class _Plan:
     """Per answer bin j (then their variances): how many busy agents will be free by its
     end plus the grace, and how many calls in flight will have been answered by then.
 
-    Rebuilt from the floor every `refresh`; in between, kept exact at each event by
-    adding or taking away the row of the call or agent that came or went."""
+    Rebuilt from the floor every `refresh`; in between, kept up to date at each event by
+    adding or taking away the row of the call or agent that came or went (at its age
+    now: the rows drift by at most `refresh` of ageing until the next rebuild)."""
 
     at: datetime
     model: _Model
@@ -196,7 +196,7 @@ class PredictivePacer:
     theta: float = 0.0
     _resolved: _Histogram = field(init=False)  # every dial's resolution delay (1 s bins)
     _answered: _Histogram = field(init=False)  # answered dials' delay
-    _talk: _Histogram = field(init=False)  # talk time (2 s bins, to 2 h)
+    _talk: _Histogram = field(init=False)  # talk time (5 s bins, to 2 h)
     _wrap: _Histogram = field(init=False)  # wrap-up time (1 s bins, to 10 min)
     _plan: _Plan | None = None
     _model: _Model | None = None
@@ -210,7 +210,7 @@ class PredictivePacer:
         self._talk = _Histogram(5.0, 1440, memory)
         self._wrap = _Histogram(1.0, 600, memory)
         self.theta = self.theta or self.settings.theta_start
-        self.goal = self._goal_for(0, 0.0)
+        self.goal = self._goal_for(0, 0.0, 0.0)
 
     # learning
 
@@ -232,7 +232,8 @@ class PredictivePacer:
             self._talk.add(observation.seconds)
             if plan is not None:
                 plan.agent(plan.model.talk, self._talk.width, observation.seconds, -1.0)
-                plan.agent(plan.model.wrap, self._wrap.width, 0.0, 1.0)
+                if observation.wraps:
+                    plan.agent(plan.model.wrap, self._wrap.width, 0.0, 1.0)
         elif isinstance(observation, WrapEnded):
             self._wrap.add(observation.seconds)
             if plan is not None:
@@ -256,7 +257,8 @@ class PredictivePacer:
     # deciding
 
     def calls_to_place(self, snapshot: PaceSnapshot) -> int:
-        self.goal = self._goal_for(snapshot.window_answers, snapshot.window_rate)
+        self.goal = self._goal_for(snapshot.window_answers, snapshot.window_rate,
+                                   snapshot.window_false_positives)
         if not self.ready or snapshot.floor is None:
             want = snapshot.agents_ready - snapshot.calls_dialing - snapshot.calls_waiting
             return max(0, min(want, snapshot.free_lines))
@@ -273,18 +275,24 @@ class PredictivePacer:
             count, before = count + 1, after
         return count
 
-    def _goal_for(self, answers: float, rate: float) -> float:
-        """The abandon rate to aim at from now on.
+    def _goal_for(self, answers: float, rate: float, false_positives: float) -> float:
+        """The abandon rate to aim at from now on, among the answers the pacer serves.
 
         By the time the window holds twice the answers it holds now, its rate should be
         under the cap by z standard deviations of a rate over that many answers; the
         answers to come may use what the ones so far left unused (or must make up for
-        what they overspent). Within [cap / 4, cap]."""
+        what they overspent). Where the regulator counts estimated machine-detection
+        errors as abandoned (`false_positives` of the window's `answers`), they take
+        their share first. Within [cap / 4, cap] before that share."""
         cap, z = self.settings.cap, self.settings.confidence_z
         later = max(2 * answers, 1.0)
         allowed = cap - z * math.sqrt(cap * (1 - cap) / later)
         goal = (allowed * later - rate * answers) / max(later - answers, 1.0)
-        return min(cap, max(cap / 4, goal))
+        goal = min(cap, max(cap / 4, goal))
+        errors = false_positives / answers if answers else 0.0
+        if errors:  # their share of the answers to come is abandoned by definition
+            goal = max(cap / 20, (goal - errors) / (1 - errors) if errors < 1 else 0.0)
+        return goal
 
     def _expected_abandons(self, snapshot: PaceSnapshot, plan: _Plan, new: int) -> float:
         """Expected abandoned calls among the answers to come, if `new` more calls leave.

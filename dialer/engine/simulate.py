@@ -21,7 +21,7 @@ from dialer.engine.core import Engine
 from dialer.engine.executor import Executor
 from dialer.engine.ledger import Ledger, StoreLedger
 from dialer.engine.report import RunReport, build_report
-from dialer.errors import DialerError
+from dialer.errors import DialerError, UsageError
 from dialer.sim.agents import SimulatedAgents
 from dialer.sim.network import SimulatedNetwork
 from dialer.sim.scenario import Scenario
@@ -112,6 +112,10 @@ def run_engine(
         team = scenario.agents
         if campaign.agents.count:
             team = replace(team, count=campaign.agents.count)
+        if team.count == 0:
+            raise UsageError(f"campaign {campaign.name!r} dials in {campaign.dial.mode.value} "
+                             "mode but has no agents: set agents.count in the campaign or "
+                             "agents.count in the scenario")
         agents = SimulatedAgents(world, replace(scenario, agents=team), inbox.append,
                                  options.seed, preview=campaign.dial.mode is DialMode.PREVIEW)
     executor = Executor(ledger, network, engine, clock=lambda: world.now,

@@ -208,6 +208,10 @@ class Staff:
             self._move(agent_id, AgentMove.PAUSE, at)
         return talked
 
+    def state_of(self, agent_id: str) -> AgentState:
+        """The agent's state (logged out for an agent never seen)."""
+        return self._state(agent_id)
+
     def _state(self, agent_id: str) -> AgentState:
         agent = self.agents.get(agent_id)
         return AgentState.LOGGED_OUT if agent is None else agent.state

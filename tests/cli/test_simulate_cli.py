@@ -49,7 +49,7 @@ def test_an_unknown_pacer_is_refused_before_anything_runs() -> None:
          "ratio:fast"],
         capture_output=True, text=True, check=False)
     assert result.returncode == 2
-    assert "unknown pacer 'ratio:fast'" in result.stderr
+    assert "pacer 'ratio:fast': the ratio is a dial level of at least 1" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -60,3 +60,30 @@ def test_the_table_names_the_pacers() -> None:
     assert result.exit_code == 0, result.output
     assert "vicidial-adapt" in result.stdout
     assert "2 agents" in result.stdout
+
+
+def test_a_campaign_file_keeps_its_own_mode_and_pacer(tmp_path: Path) -> None:
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text("name: c\nregion: CN\ncompliance: cn-collections\nagents: {count: 3}\n"
+                        "dial: {mode: predictive, pacer: 'ratio:1.2'}\n", encoding="utf-8")
+    data = simulate("--seeds", "2", "--hours", "0.2", "--campaign", str(campaign))
+    (row,) = data["results"]  # type: ignore[misc]
+    assert (row["pacer"], row["agents"]) == ("ratio:1.2", 3)
+
+
+def test_pacers_are_for_agent_campaigns() -> None:
+    robocall = Path(__file__).parents[2] / "examples" / "cart-recovery" / "campaign.yaml"
+    result = subprocess.run([str(Path(sys.executable).with_name("dialer")), "simulate", BENCH,
+                             "--campaign", str(robocall), "--compare"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "dials in robocall mode; --pacer and --compare are for" in result.stderr
+
+
+def test_a_campaign_with_no_agents_is_refused(tmp_path: Path) -> None:
+    world = tmp_path / "w.yaml"
+    world.write_text("agents: {count: 0}\n", encoding="utf-8")
+    result = subprocess.run([str(Path(sys.executable).with_name("dialer")), "simulate",
+                             str(world)], capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "no agents" in result.stderr

@@ -246,3 +246,20 @@ def test_an_abandoned_machine_is_not_an_abandoned_call() -> None:
     (close,) = of(CloseAttempt, commands)
     assert close.outcome.disposition == "answered_machine"
     assert e.outcomes.abandon_rate == 0.0
+
+
+def test_a_machine_waiting_in_the_queue_is_never_given_to_an_agent() -> None:
+    from lines.telephony import AnswerClassified
+    from rules.signals import AnswerKind
+
+    e = engine()
+    e.handle(AgentLoggedIn(agent_id="a1", at=T0))
+    e.handle(AgentReady(agent_id="a1", at=T0))
+    e.handle(LeadsClaimed(at=T0, requested=1, leads=leads(1)))
+    e.staff.pause("a1", T0)
+    e.handle(CallAnswered(call_id="call-0", at=T0 + timedelta(seconds=5)))
+    e.handle(AnswerClassified(call_id="call-0", at=T0 + timedelta(seconds=6),
+                              kind=AnswerKind.MACHINE))
+    commands = e.handle(AgentReady(agent_id="a1", at=T0 + timedelta(seconds=6.5)))
+    assert not of(ConnectAgent, commands)  # it is being hung up
+    assert e.answers == 0  # and is no served live answer

@@ -279,3 +279,10 @@ def test_a_long_run_learns_what_a_short_run_learns() -> None:
         feed(long)
     snapshot = snap(ready=3, talking=[50.0] * 7)
     assert long.calls_to_place(snapshot) == short.calls_to_place(snapshot) > 3
+
+
+def test_estimated_machine_detection_errors_take_their_share_of_the_goal() -> None:
+    pacer = PredictivePacer(PredictiveSettings(cap=0.03, confidence_z=1.0))
+    plain = pacer._goal_for(10_000, 0.02, 0.0)
+    with_errors = pacer._goal_for(10_000, 0.02, 100.0)  # 1 % of answers are estimates
+    assert with_errors == pytest.approx((plain - 0.01) / 0.99)
