@@ -16,6 +16,7 @@ at least 95 % of seeds (for teams up to --ratio-max-agents). The predictive pace
 its one default configuration for every row.
 
     .venv/bin/python scripts/bench_pacing.py [--seeds 30] [--sizes 5,20,50,100] [--workers 2]
+                                             [--ratios 1.05,1.1,...] [--ratio-max-agents 20]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from dialer.sim.scenario import load_scenario  # noqa: E402
 
 SCENARIO = ROOT / "examples" / "scenarios" / "pacing-benchmark.yaml"
 GOALS = {5: 0.77, 20: 0.88, 50: 0.92, 100: 0.95}
-RATIO_GRID = (1.05, 1.1, 1.2, 1.4)
+RATIO_GRID = (1.05, 1.1, 1.2, 1.25, 1.3, 1.4)
 CAP = 0.03
 
 
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hours", type=float, default=8.0)
     parser.add_argument("--ratio-max-agents", type=int, default=20)
+    parser.add_argument("--ratios", default=",".join(f"{r:g}" for r in RATIO_GRID),
+                        help="the ratio:<L> levels tried for the hand-tuned row")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     print(__doc__.split("\n\n")[1])
@@ -75,7 +78,7 @@ def bench_size(agents: int, args: argparse.Namespace) -> dict[str, PacerSummary]
     campaign = planning_campaign(agents, cap=CAP)
     pacers = ["predictive", "progressive", "vicidial-adapt"]
     if agents <= args.ratio_max_agents:
-        pacers += [f"ratio:{level:g}" for level in RATIO_GRID]
+        pacers += [f"ratio:{level}" for level in args.ratios.split(",")]
     jobs = [Job(pacer=name, seed=seed, hours=args.hours)
             for name in pacers for seed in range(1, args.seeds + 1)]
     shifts = run_jobs(campaign, scenario, jobs, workers=args.workers)
