@@ -148,8 +148,8 @@ class Engine:
 
     @property
     def busy(self) -> bool:
-        """True while calls are up or claims are outstanding."""
-        return bool(self.calls) or self.queue.claims_in_flight > 0
+        """True while calls are up, claims are outstanding or agents hold previewed leads."""
+        return bool(self.calls) or self.queue.claims_in_flight > 0 or bool(self.desk.held)
 
     # ticks and pacing
 

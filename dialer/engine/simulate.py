@@ -82,15 +82,23 @@ def load_abandon_history(store: Store, campaign: str, window: AbandonWindow,
     since = now - window.window
     with store.read() as uow:
         for row in uow.attempt_rows(campaign):
-            if row.answered_at is None or not since < row.answered_at <= now:
+            if row.answered_at is None:
                 continue
-            if row.disposition == Disposition.ANSWERED_MACHINE.value:
-                window.machine_answer(row.answered_at)
-            elif not row.abandoned and (row.agent_id is None
-                                        or row.disposition == Disposition.TRANSFERRED.value):
-                continue  # a script took it: no agent was due
+            # as the engine counted it live: served at the connect, abandoned at the end
+            if row.agent_id is not None and row.disposition != Disposition.TRANSFERRED.value:
+                at, kind = row.answered_at, "served"
+            elif row.abandoned:
+                at, kind = row.ended_at or row.answered_at, "abandoned"
+            elif row.disposition == Disposition.ANSWERED_MACHINE.value:
+                at, kind = row.answered_at, "machine"
             else:
-                window.live_answer(row.answered_at, abandoned=row.abandoned)
+                continue  # a script took it: no agent was due
+            if not since < at <= now:
+                continue
+            if kind == "machine":
+                window.machine_answer(at)
+            else:
+                window.live_answer(at, abandoned=kind == "abandoned")
 
 
 def run_engine(
@@ -138,7 +146,7 @@ def _loop(
     end = options.start + options.duration
     now = options.start
     next_report = now
-    while now < end or engine.calls:
+    while now < end or engine.busy:
         if now > end + SETTLE_LIMIT:
             raise SimulationError(
                 f"{len(engine.calls)} call(s) still up {SETTLE_LIMIT} after the window closed; "
