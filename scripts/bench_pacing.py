@@ -65,32 +65,38 @@ def main() -> None:
     print(f"\nseeds 1..{args.seeds}, {args.hours:g} h shifts, {args.workers} worker processes;"
           f" progressive closed form {closed_form():.1%}\n")
     began = time.perf_counter()
+    rows = bench(sizes, args)
     for agents in sizes:
-        started = time.perf_counter()
-        rows = bench_size(agents, args)
-        report(agents, rows, time.perf_counter() - started)
+        report(agents, rows[agents])
     print(f"total wall time {time.perf_counter() - began:.0f} s")
 
 
-def bench_size(agents: int, args: argparse.Namespace) -> dict[str, PacerSummary]:
+def bench(sizes: list[int], args: argparse.Namespace) -> dict[int, dict[str, PacerSummary]]:
+    """Every size's shifts in one pool, the biggest teams first (the pool stays full)."""
     scenario = load_scenario(SCENARIO)
-    scenario = replace(scenario, agents=replace(scenario.agents, count=agents))
-    campaign = planning_campaign(agents, cap=CAP)
-    pacers = ["predictive", "progressive", "vicidial-adapt"]
-    if agents <= args.ratio_max_agents:
-        pacers += [f"ratio:{level}" for level in args.ratios.split(",")]
-    jobs = [Job(pacer=name, seed=seed, hours=args.hours)
-            for name in pacers for seed in range(1, args.seeds + 1)]
-    shifts = run_jobs(campaign, scenario, jobs, workers=args.workers)
-    return {name: summarise([s for s in shifts if s.pacer == name], CAP) for name in pacers}
+    jobs = []
+    for agents in sorted(sizes, reverse=True):
+        pacers = ["predictive", "progressive", "vicidial-adapt"]
+        if agents <= args.ratio_max_agents:
+            pacers += [f"ratio:{level}" for level in args.ratios.split(",")]
+        jobs += [Job(pacer=name, seed=seed, hours=args.hours, agents=agents)
+                 for name in pacers for seed in range(1, args.seeds + 1)]
+    shifts = run_jobs(planning_campaign(max(sizes), cap=CAP), scenario, jobs,
+                      workers=args.workers)
+    rows: dict[int, dict[str, PacerSummary]] = {agents: {} for agents in sizes}
+    for agents in sizes:
+        for name in dict.fromkeys(s.pacer for s in shifts if s.agents == agents):
+            rows[agents][name] = summarise(
+                [s for s in shifts if s.agents == agents and s.pacer == name], CAP)
+    return rows
 
 
-def report(agents: int, rows: dict[str, PacerSummary], seconds: float) -> None:
+def report(agents: int, rows: dict[str, PacerSummary]) -> None:
     ratios = [s for name, s in rows.items() if name.startswith("ratio:")]
     legal = [s for s in ratios if s.over_cap_share <= 0.05]
     best = max(legal, key=lambda s: s.occupancy.mean, default=None)
     goal_text = f"{GOALS[agents]:.0%}" if agents in GOALS else "none"
-    print(f"{agents} agents ({seconds:.0f} s): goal for predictive {goal_text}")
+    print(f"{agents} agents: goal for predictive {goal_text}")
     print(f"  {'pacer':<22} {'occupancy':>16} {'abandon':>9} {'worst':>7} {'<= cap':>7}"
           f" {'talk min/agent-h':>17} {'dials/agent-h':>14}")
     shown = [rows["predictive"], rows["progressive"], rows["vicidial-adapt"]]

@@ -160,6 +160,7 @@ class Job:
     pacer: str | None  # None: as the campaign says
     seed: int
     hours: float
+    agents: int | None = None  # a team of this size instead of the campaign's
 
 
 #: The campaign and world of the jobs running now (worker processes inherit it by fork:
@@ -170,12 +171,16 @@ _WORLD: tuple[Campaign, Scenario] | None = None
 def _run(job: Job) -> ShiftFigures:
     assert _WORLD is not None
     campaign, scenario = _WORLD
+    if job.agents is not None:
+        campaign = replace(campaign, agents=replace(campaign.agents, count=job.agents))
+        scenario = replace(scenario, agents=replace(scenario.agents, count=job.agents))
     return simulate_shift(campaign, scenario, pacer=job.pacer, seed=job.seed, hours=job.hours)
 
 
 def run_jobs(campaign: Campaign, scenario: Scenario, jobs: Sequence[Job], *, workers: int = 1,
              done: Callable[[ShiftFigures], None] | None = None) -> list[ShiftFigures]:
-    """Run shifts, in `workers` processes when more than one; results in job order."""
+    """Run shifts, in `workers` processes when more than one; results in job order (give
+    the longest jobs first: the pool takes them in order)."""
     global _WORLD
     _WORLD = (campaign, scenario)
     try:
