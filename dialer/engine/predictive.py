@@ -63,10 +63,11 @@ class PredictiveSettings:
 
     cap: float = 0.03  # the abandon-rate cap over the regulator's window
     grace: float = 2.0  # seconds an answered call may wait for an agent
-    confidence_z: float = 1.25  # margin for chance under the cap, in standard deviations
+    confidence_z: float = 0.5  # margin for chance under the cap, in standard deviations
+    horizon: float = 1.5  # the goal is for the window's rate once its answers grow this much
     theta_start: float = 0.005  # abandons one more call may add, per answer, at the start
     theta_bounds: tuple[float, float] = (0.002, 0.5)
-    step: float = 0.2  # how far one abandoned call moves log(theta)
+    step: float = 0.15  # how far one abandoned call moves log(theta)
     memory: float = 400.0  # observations: the estimates' decay (older weigh 1/e less)
     warm_up: int = 60  # resolved dials and 10 talk ends before pacing predictively
     refresh: float = 1.0  # seconds between full evaluations
@@ -278,14 +279,14 @@ class PredictivePacer:
     def _goal_for(self, answers: float, rate: float, false_positives: float) -> float:
         """The abandon rate to aim at from now on, among the answers the pacer serves.
 
-        By the time the window holds twice the answers it holds now, its rate should be
+        By the time the window holds `horizon` times the answers it holds now, its rate should be
         under the cap by z standard deviations of a rate over that many answers; the
         answers to come may use what the ones so far left unused (or must make up for
         what they overspent). Where the regulator counts estimated machine-detection
         errors as abandoned (`false_positives` of the window's `answers`), they take
         their share first. Within [cap / 4, cap] before that share."""
         cap, z = self.settings.cap, self.settings.confidence_z
-        later = max(2 * answers, 1.0)
+        later = max(self.settings.horizon * answers, 1.0)
         allowed = cap - z * math.sqrt(cap * (1 - cap) / later)
         goal = (allowed * later - rate * answers) / max(later - answers, 1.0)
         goal = min(cap, max(cap / 4, goal))
