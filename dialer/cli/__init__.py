@@ -14,6 +14,7 @@ from dialer.cli.config_cmd import app as config_app
 from dialer.cli.export import app as export_app
 from dialer.cli.leads import app as leads_app
 from dialer.cli.numbers import app as numbers_app
+from dialer.cli.rules import app as rules_app
 from dialer.cli.run import run
 from dialer.cli.simulate import simulate
 from dialer.cli.suppress import app as suppress_app
@@ -31,6 +32,7 @@ app.add_typer(suppress_app, name="suppress")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
+app.add_typer(rules_app, name="rules")
 app.command("run")(run)
 app.command("simulate")(simulate)
 

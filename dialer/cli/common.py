@@ -7,8 +7,11 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
+import phonenumbers
 import typer
+from phonenumbers import timezone as pn_timezone
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
@@ -62,3 +65,10 @@ def byte_progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], No
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def region_zone(region: str) -> ZoneInfo:
+    """The main time zone of a region (UTC when phonenumbers knows none)."""
+    example = phonenumbers.example_number(region)
+    zones = pn_timezone.time_zones_for_number(example) if example else ()
+    return ZoneInfo(zones[0] if zones and zones[0] != "Etc/Unknown" else "UTC")

@@ -7,16 +7,21 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
-import phonenumbers
 import typer
-from phonenumbers import timezone as pn_timezone
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from dialer.cli.common import DbOption, JsonOption, actor, stderr, stdout, store_at
+from dialer.cli.common import (
+    DbOption,
+    JsonOption,
+    actor,
+    region_zone,
+    stderr,
+    stdout,
+    store_at,
+)
 from dialer.config import load_campaign
 from dialer.config.campaign import Campaign
 from dialer.engine.core import Engine
@@ -46,6 +51,10 @@ def run(
     with store_at(db) as store:
         began = _start(start, campaign, world, store)
         _import_leads(store, campaign, began)
+        with store.write() as uow:  # `dialer rules explain --campaign NAME` finds the file
+            campaign_id = uow.ensure_campaign(campaign.name, default_region=campaign.region,
+                                              now=began)
+            uow.remember_campaign(campaign_id, file=str(campaign_file.resolve()))
         options = SimOptions(start=began, duration=timedelta(hours=hours), seed=seed)
         if json_out or not stderr.is_terminal:
             report = run_simulated(store, campaign, world, options)
@@ -68,13 +77,7 @@ def _start(text: str | None, campaign: Campaign, world: Scenario, store: Store) 
             return world.start
         return world.start + timedelta(days=(last - world.start).days + 1)
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_zone(campaign.region))
-
-
-def _zone(region: str) -> ZoneInfo:
-    example = phonenumbers.example_number(region)
-    zones = pn_timezone.time_zones_for_number(example) if example else ()
-    return ZoneInfo(zones[0] if zones and zones[0] != "Etc/Unknown" else "UTC")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=region_zone(campaign.region))
 
 
 def _import_leads(store: Store, campaign: Campaign, now: datetime) -> None:
@@ -146,6 +149,13 @@ def _print_report(report: RunReport) -> None:
     for name, count in report.dispositions.items():
         dispositions.add_row(name, str(count))
     stdout.print(dispositions)
+    if report.skipped_by_rule:
+        skipped = Table(title="Leads held back when due, by contact rule")
+        skipped.add_column("rule")
+        skipped.add_column("leads", justify="right")
+        for name, count in report.skipped_by_rule.items():
+            skipped.add_row(name, str(count))
+        stdout.print(skipped)
     sources = Table(title="Invalid numbers per list source")
     for name in ("source", "rows", "invalid at intake", "dead numbers", "share"):
         sources.add_column(name, justify="left" if name == "source" else "right")

@@ -27,13 +27,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from dialer.config.compliance import ComplianceProfile, is_profile_path, load_profile
+from dialer.config.compliance import (
+    ComplianceProfile,
+    DaySpec,
+    is_profile_path,
+    load_profile,
+    window_problems,
+)
 from dialer.config.fields import (
     STRICT_KEYS,
     Duration,
     FrozenMap,
     Name,
     Problem,
+    TimeRangeField,
     empty_map,
     raise_problems,
     show_value,
@@ -221,12 +228,14 @@ class Campaign:
     dial: Dial = field(default_factory=Dial)
     agents: Agents = field(default_factory=Agents)
     compliance: Annotated[ComplianceProfile, BeforeValidator(_compliance)]
+    #: The campaign's own calling hours in the callee's time, within the profile's.
+    calling_hours: FrozenMap[DaySpec, tuple[TimeRangeField, ...]] | None = None
     lines: Annotated[LinePools, BeforeValidator(_lines)] | None = None
     script: Annotated[Script, BeforeValidator(_script)] | None = None
     retry: FrozenMap[Disposition, RetryRule] = field(default_factory=empty_map)
 
     def __post_init__(self) -> None:
-        problems: list[Problem] = []
+        problems: list[Problem] = window_problems(self.calling_hours or {}, "calling_hours")
         if self.dial.mode is DialMode.ROBOCALL:
             required = "required when dial.mode is 'robocall'"
             if self.script is None:

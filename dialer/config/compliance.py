@@ -17,7 +17,7 @@ import itertools
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Final
@@ -63,6 +63,13 @@ class DaySpec(enum.StrEnum):
         if self is DaySpec.WEEKEND:
             return (5, 6)
         return (list(DaySpec).index(self),)
+
+
+class OptOutScope(enum.StrEnum):
+    """Where an opt-out suppresses the number."""
+
+    GLOBAL = "global"  # every campaign
+    CAMPAIGN = "campaign"  # the campaign the callee opted out of
 
 
 class TimezonePolicy(enum.StrEnum):
@@ -133,9 +140,10 @@ class ComplianceProfile:
     consent_required: bool = False
     abandon: Abandon | None = None
     min_ring: Duration | None = None
+    opt_out_scope: OptOutScope = OptOutScope.GLOBAL
 
     def __post_init__(self) -> None:
-        raise_problems(_window_problems(self.windows or {}))
+        raise_problems(window_problems(self.windows or {}))
 
     def windows_on(self, weekday: int) -> tuple[TimeRange, ...] | None:
         """The calling windows on a weekday (0 is Monday); None when hours are not limited."""
@@ -152,20 +160,34 @@ class ComplianceProfile:
         return self.cooldowns.get(disposition, timedelta(0))
 
 
-def _window_problems(windows: FrozenMap[DaySpec, tuple[TimeRange, ...]]) -> list[Problem]:
+def weekly_hours(windows: FrozenMap[DaySpec, tuple[TimeRange, ...]] | None,
+                 ) -> tuple[tuple[tuple[time, time], ...], ...] | None:
+    """`windows` as seven days of (start, end) ranges, Monday first (None: any hour)."""
+    if windows is None:
+        return None
+    days: list[tuple[tuple[time, time], ...]] = [()] * 7
+    for spec, ranges in windows.items():
+        for day in spec.weekdays:
+            days[day] = tuple(sorted((r.start, r.end) for r in ranges))
+    return tuple(days)
+
+
+def window_problems(windows: FrozenMap[DaySpec, tuple[TimeRange, ...]],
+                    key: str = "windows") -> list[Problem]:
+    """Days given twice and overlapping ranges, as problems under `key`."""
     problems: list[Problem] = []
     covered: dict[int, DaySpec] = {}
     for spec, ranges in windows.items():
         for day in spec.weekdays:
             if day in covered:
                 message = f"{covered[day].value!r} already gives the hours of {list(DaySpec)[day]}"
-                problems.append((("windows", spec.value, KEY), message))
+                problems.append(((key, spec.value, KEY), message))
             covered[day] = spec
         ordered = sorted(range(len(ranges)), key=lambda i: ranges[i].start)
         for before, after in itertools.pairwise(ordered):
             if ranges[after].start < ranges[before].end:
                 message = f"{ranges[after]} overlaps {ranges[before]}"
-                problems.append((("windows", spec.value, after), message))
+                problems.append(((key, spec.value, after), message))
     return problems
 
 

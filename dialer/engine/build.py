@@ -6,10 +6,12 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from types import MappingProxyType
 from typing import assert_never
 
 from dialer.config.campaign import PACER_PATTERN, Campaign, DialMode, Purpose
 from dialer.config.campaign import RetryRule as RetryConfig
+from dialer.config.compliance import weekly_hours
 from dialer.config.lines import CallerIdPool
 from dialer.engine.baselines import RatioPacer, VicidialAdaptPacer
 from dialer.engine.calls import Outcomes
@@ -19,8 +21,11 @@ from dialer.engine.pacing import Pacer, PreviewPacer, ProgressivePacer, Robocall
 from dialer.engine.predictive import PredictivePacer, PredictiveSettings
 from dialer.errors import UsageError
 from rules.abandonment import AbandonWindow
+from rules.contact import Caps as ContactCaps
+from rules.contact import ContactPolicy
 from rules.dispositions import Disposition
 from rules.retry import RetryPolicy, RetryRule
+from rules.windows import CallingWindows
 
 #: Lines for a campaign that names none: the simulated network's default trunk.
 DEFAULT_CHANNELS = {"sim-trunk": 30}
@@ -40,6 +45,7 @@ def build_engine(
         abandon_after=campaign.dial.abandon_after,
         script=campaign.script.name if campaign.script is not None else None,
         max_lines_per_agent=campaign.dial.max_lines_per_agent,
+        purpose=campaign.purpose.value,
     )
     return Engine(
         settings=settings,
@@ -105,6 +111,34 @@ def abandon_window(campaign: Campaign) -> AbandonWindow:
 def predictive_settings(campaign: Campaign) -> PredictiveSettings:
     return PredictiveSettings(cap=abandon_cap(campaign),
                               grace=campaign.dial.abandon_after.total_seconds())
+
+
+def contact_policy(campaign: Campaign) -> ContactPolicy:
+    """The rules the claim applies to every lead: the profile's, with the campaign's own
+    calling hours on top (a call must be inside both)."""
+    profile = campaign.compliance
+    holidays = profile.holidays
+    windows = [CallingWindows(
+        name=profile.name, weekly=weekly_hours(profile.windows),
+        holiday_country=holidays.country if holidays else None,
+        holiday_subdivision=holidays.subdivision if holidays else None,
+        call_on_holidays=holidays.call_on_holidays if holidays else True,
+        make_up_workdays_are_workdays=holidays.make_up_workdays_are_workdays if holidays
+        else False,
+    )]
+    if campaign.calling_hours is not None:
+        windows.append(CallingWindows(name=f"campaign {campaign.name}",
+                                      weekly=weekly_hours(campaign.calling_hours)))
+    caps = profile.caps
+    return ContactPolicy(
+        name=profile.name, purpose=campaign.purpose.value,
+        windows=tuple(w for w in windows if w.weekly is not None or w.holiday_country),
+        caps=ContactCaps(per_day=caps.per_day, per_24_hours=caps.per_24_hours,
+                         per_30_days=caps.per_30_days, min_interval=caps.min_interval,
+                         unanswered_per_day=caps.unanswered_per_day),
+        cooldowns=MappingProxyType({d.value: rest for d, rest in profile.cooldowns.items()}),
+        consent_required=profile.consent_required,
+    )
 
 
 def line_plan(campaign: Campaign) -> LinePlan:

@@ -89,6 +89,7 @@ class EngineSettings:
     script: str | None = None
     #: Calls dialing at most this many times the agents ready or busy (agent modes).
     max_lines_per_agent: float = 3.0
+    purpose: str = ""  # written on each attempt: contact rules count calls per purpose
 
 
 @dataclass(slots=True)
@@ -271,7 +272,8 @@ class Engine:
         self.stages[_Stage.DIALING] += 1
         return (NewAttempt(attempt_id=call_id, campaign_id=self.settings.campaign_id,
                            lead_id=lead.id, e164=lead.e164, trunk=trunk,
-                           caller_id=caller_id, placed_at=at),
+                           caller_id=caller_id, placed_at=at, purpose=self.settings.purpose,
+                           script=self.settings.script or ""),
                 CallRequest(call_id=call_id, e164=lead.e164, caller_id=caller_id,
                             trunk=trunk, ring_timeout=self.settings.ring_timeout))
 

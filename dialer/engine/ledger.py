@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Protocol
 from dialer.engine.commands import CloseAttempt, RecordAttempts, ReleaseLeads, SuppressNumber
 from dialer.errors import StoreError
 from dialer.store import ClaimedLead, Store, SuppressionScope, UnitOfWork
+from rules.contact import ContactPolicy
 from rules.retry import LeadState
 
 logger = logging.getLogger(__name__)
@@ -52,10 +54,14 @@ class StoreLedger:
     """The ledger on the dialer's store."""
 
     def __init__(self, store: Store, *, campaign: str,
-                 opt_out_scope: SuppressionScope = SuppressionScope.GLOBAL) -> None:
+                 opt_out_scope: SuppressionScope = SuppressionScope.GLOBAL,
+                 policy: ContactPolicy | None = None) -> None:
         self._store = store
         self._campaign = campaign
         self._opt_out_scope = opt_out_scope
+        self._policy = policy
+        #: Leads the contact rules held back at claim time, by the first rule that did.
+        self.deferred: Counter[str] = Counter()
 
     def commit(self, writes: Sequence[Write], claim: Claim | None = None) -> list[ClaimedLead]:
         with self._store.write() as uow:
@@ -63,9 +69,13 @@ class StoreLedger:
                 self._apply(uow, write)
             if claim is None:
                 return []
-            return uow.claim_leads(campaign_id=claim.campaign_id, campaign=claim.campaign,
-                                   limit=claim.limit, now=claim.now,
-                                   max_attempts=claim.max_attempts)
+            deferred: Counter[str] = Counter()
+            claimed = uow.claim_leads(campaign_id=claim.campaign_id, campaign=claim.campaign,
+                                      limit=claim.limit, now=claim.now,
+                                      max_attempts=claim.max_attempts, policy=self._policy,
+                                      deferred=deferred)
+        self.deferred.update(deferred)  # counted once the transaction is in
+        return claimed
 
     def _apply(self, uow: UnitOfWork, write: Write) -> None:
         if isinstance(write, RecordAttempts):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,6 +35,8 @@ class RunReport:
     #: The abandon rate as the regulator counts it: over its window ending at the run's
     #: end (earlier runs included), with estimated machine-detection false positives.
     abandon_window: dict[str, float] = field(default_factory=dict)
+    #: Leads the contact rules held back when they were due, by the first rule that did.
+    skipped_by_rule: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -46,12 +49,14 @@ class RunReport:
             "calls_per_hour": round(self.calls_per_hour, 1), "recovered": self.recovered,
             "invalid_share_by_source": self.sources,
             "abandon_window": self.abandon_window,
+            "skipped_by_rule": self.skipped_by_rule,
         }
 
 
 def build_report(
     store: Store, campaign: Campaign, engine: Engine, *, recovery: Recovery,
     started: datetime, ended: datetime, seed: int, window: timedelta,
+    skipped: Mapping[str, int] | None = None,
 ) -> RunReport:
     outcomes = engine.outcomes
     attempts = sum(outcomes.dispositions.values())
@@ -69,6 +74,7 @@ def build_report(
                    "leads_released": recovery.leads_released},
         sources=invalid_share_by_source(store, campaign.name),
         abandon_window=window_figures(campaign, engine, ended),
+        skipped_by_rule=dict(sorted((skipped or {}).items())),
     )
 
 

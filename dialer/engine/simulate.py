@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from dialer.config.campaign import Campaign, DialMode
 from dialer.engine.agents import AgentEvent
-from dialer.engine.build import build_engine
+from dialer.engine.build import build_engine, contact_policy
 from dialer.engine.commands import Tick
 from dialer.engine.core import Engine
 from dialer.engine.executor import Executor
@@ -26,7 +26,7 @@ from dialer.sim.agents import SimulatedAgents
 from dialer.sim.network import SimulatedNetwork
 from dialer.sim.scenario import Scenario
 from dialer.sim.world import SimWorld
-from dialer.store import Store
+from dialer.store import Store, SuppressionScope
 from lines.telephony import CallEvent
 from rules.abandonment import AbandonWindow
 from rules.dispositions import Disposition
@@ -69,10 +69,12 @@ def run_simulated(
                                max_attempts=campaign.dial.max_attempts)
     engine = build_engine(campaign, campaign_id)  # call ids: UUIDs, unique in every store
     load_abandon_history(store, campaign.name, engine.abandonment, options.start)
-    ledger = StoreLedger(store, campaign=campaign.name)
+    ledger = StoreLedger(store, campaign=campaign.name, policy=contact_policy(campaign),
+                         opt_out_scope=SuppressionScope(campaign.compliance.opt_out_scope.value))
     ended = run_engine(engine, ledger, campaign, scenario, options, on_progress=on_progress)
     return build_report(store, campaign, engine, recovery=recovery, started=options.start,
-                        ended=ended, seed=options.seed, window=options.duration)
+                        ended=ended, seed=options.seed, window=options.duration,
+                        skipped=ledger.deferred)
 
 
 def load_abandon_history(store: Store, campaign: str, window: AbandonWindow,

@@ -15,8 +15,9 @@ The invariants these functions keep, whatever the engine does and wherever it cr
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
@@ -40,6 +41,7 @@ from dialer.store.schema import (
     split_timezones,
     suppressions,
 )
+from rules.contact import Callee, Consent, Contact, ContactPolicy, decide
 from rules.number_status import DEAD_STATUSES
 
 INTERRUPTED = "interrupted: the engine stopped before the call ended"
@@ -53,16 +55,65 @@ def claim_leads(
     limit: int,
     now: datetime,
     max_attempts: int,
+    policy: ContactPolicy | None = None,
+    deferred: Counter[str] | None = None,
 ) -> list[ClaimedLead]:
-    """Take up to `limit` due leads from the ready queue, in due order (one statement)."""
+    """Take up to `limit` due leads from the ready queue, in due order.
+
+    With a contact `policy`, each candidate is judged by `rules.contact.decide` in this
+    same transaction: a lead the rules allow is claimed; one they do not is not, and its
+    due time moves to when they next allow it (a day later when they never do by
+    themselves, such as missing consent), counted in `deferred` by its first blocking rule.
+    """
     now = require_aware(now, "now")
     if limit <= 0:
         return []
+    if policy is None:
+        return _take(conn, _candidates(campaign_id, campaign, now, max_attempts, limit))
+    claimed: list[ClaimedLead] = []
+    for _ in range(_CLAIM_ROUNDS):
+        wanted = limit - len(claimed)
+        rows = list(conn.execute(_locked(conn, _candidates(
+            campaign_id, campaign, now, max_attempts, 2 * wanted + 8))))
+        if not rows:
+            break
+        history = contact_history(conn, [row.e164 for row in rows],
+                                  since=now - policy.lookback, forever=policy.forever)
+        take: list[int] = []
+        for row in rows:
+            callee = Callee(zones=split_timezones(str(row.timezones)),
+                            history=tuple(history.get(row.e164, ())),
+                            **consent_of(json.loads(row.attributes or "{}")))
+            decision = decide(policy, callee, now)
+            if decision.ok:
+                if len(take) < wanted:
+                    take.append(int(row.id))
+                continue
+            rule = decision.blocking[0].rule
+            if deferred is not None:
+                deferred[rule.value] += 1
+            later = decision.next_at if decision.next_at is not None else now + NEVER_RECHECK
+            conn.execute(update(leads).where(leads.c.id == row.id)
+                         .values(next_attempt_at=max(later, now + _MIN_DEFER)))
+        claimed += _take(conn, select(leads.c.id).where(leads.c.id.in_(take)))
+        if len(claimed) >= limit:
+            break
+    return claimed
+
+
+_CLAIM_ROUNDS = 6  # candidate batches one claim looks at, at most
+#: A lead no rule will allow by itself (no consent, rested for ever) is looked at again
+#: this much later: consent may arrive, a suppression may be lifted.
+NEVER_RECHECK = timedelta(days=1)
+_MIN_DEFER = timedelta(seconds=1)  # a deferred lead always leaves the due set
+
+
+def _candidates(campaign_id: int, campaign: str, now: datetime, max_attempts: int,
+                limit: int) -> Any:
     # Every lead has a due time from insert on (`next_attempt_at`), so the ready queue is
     # read in the order of the (campaign_id, state, next_attempt_at) index, not sorted.
-    due = leads.c.next_attempt_at
-    pick = (
-        select(leads.c.id)
+    return (
+        select(leads.c.id, leads.c.e164, leads.c.timezones, leads.c.attributes)
         .where(
             leads.c.campaign_id == campaign_id,
             leads.c.state == "ready",
@@ -71,11 +122,15 @@ def claim_leads(
             ~_suppressed(campaign),
             ~_known_dead(now),
         )
-        .order_by(due, leads.c.id)
+        .order_by(leads.c.next_attempt_at, leads.c.id)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
+
+
+def _take(conn: Connection, pick: Any) -> list[ClaimedLead]:
+    """Move the picked leads to `dialing`, returning them in due order."""
+    pick = _locked(conn, pick.with_only_columns(leads.c.id))
+    due = leads.c.next_attempt_at
     stmt = (
         update(leads)
         .where(leads.c.id.in_(pick.scalar_subquery()))
@@ -85,6 +140,60 @@ def claim_leads(
     )
     rows = sorted(conn.execute(stmt), key=lambda row: (row.due, row.id))
     return [_claimed(row) for row in rows]
+
+
+def _locked(conn: Connection, pick: Any) -> Any:
+    """Rows another worker holds are skipped, not waited for (PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        return pick.with_for_update(skip_locked=True)
+    return pick
+
+
+def contact_history(conn: Connection, numbers: Sequence[str], *, since: datetime,
+                    forever: frozenset[str] = frozenset()) -> dict[str, list[Contact]]:
+    """Each number's calls since `since` (and, older, those whose outcome rests the number
+    for ever), in every campaign, oldest first."""
+    if not numbers:
+        return {}
+    recent = attempts.c.placed_at >= require_aware(since, "since")
+    if forever:
+        recent = or_(recent, attempts.c.disposition.in_(sorted(forever)))
+    stmt = (
+        select(attempts.c.e164, attempts.c.placed_at, attempts.c.purpose,
+               attempts.c.disposition, campaigns.c.name)
+        .join(campaigns, campaigns.c.id == attempts.c.campaign_id)
+        .where(attempts.c.e164.in_(sorted(set(numbers))), recent)
+        .order_by(attempts.c.placed_at)
+    )
+    history: dict[str, list[Contact]] = {}
+    for row in conn.execute(stmt):
+        history.setdefault(row.e164, []).append(Contact(
+            at=row.placed_at, purpose=row.purpose, campaign=row.name,
+            disposition=row.disposition))
+    return history
+
+
+#: The lead columns that carry consent (English or Chinese headers).
+CONSENT_SOURCE = ("consent_source", "同意来源")
+CONSENT_AT = ("consent_at", "同意时间")
+
+
+def consent_of(attributes: dict[str, str]) -> dict[str, Any]:
+    """A lead's consent from its `consent_source` and `consent_at` columns (or 同意来源 and
+    同意时间; ISO 8601, a time without a zone is UTC), as `Callee` fields."""
+    source = next((attributes[k].strip() for k in CONSENT_SOURCE if attributes.get(k)), "")
+    when = next((attributes[k].strip() for k in CONSENT_AT if attributes.get(k)), "")
+    if not source and not when:
+        return {}
+    if not source or not when:
+        missing = "consent_source" if not source else "consent_at"
+        return {"consent_problem": f"the lead's consent has no {missing}"}
+    try:
+        at = datetime.fromisoformat(when)
+    except ValueError:
+        return {"consent_problem": f"the lead's consent_at {when!r} is not an ISO 8601 time"}
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return {"consent": Consent(source=source, at=at)}
 
 
 def _suppressed(campaign: str) -> Any:
@@ -119,7 +228,8 @@ def record_attempts(conn: Connection, new: Sequence[NewAttempt]) -> None:
     conn.execute(insert(attempts), [
         {"attempt_id": a.attempt_id, "campaign_id": a.campaign_id, "lead_id": a.lead_id,
          "e164": a.e164, "trunk": a.trunk, "caller_id": a.caller_id,
-         "placed_at": require_aware(a.placed_at, "placed_at"), "created_at": a.placed_at}
+         "placed_at": require_aware(a.placed_at, "placed_at"), "created_at": a.placed_at,
+         "purpose": a.purpose, "script": a.script}
         for a in new
     ])
     conn.execute(
@@ -206,5 +316,5 @@ def attempt_rows(conn: Connection, campaign: str | None) -> Iterator[AttemptRow]
             sip_status=row.sip_status, disposition=row.disposition, agent_id=row.agent_id,
             abandoned=bool(row.abandoned),
             callee_timezones=split_timezones(row.timezones),
-            reason=row.reason,
+            reason=row.reason, purpose=row.purpose, script=row.script,
         )

@@ -41,6 +41,7 @@ from dialer.store.schema import (
     split_timezones,
     suppressions,
 )
+from rules.contact import Contact
 from rules.number_status import DEAD_STATUSES, NumberStatus, NumberStatusRecord
 
 #: Largest IN list sent in one statement; well under SQLite's and psycopg's bind limits.
@@ -94,6 +95,17 @@ class ReadUnitOfWork:
         """The id of the campaign called `name`, or None."""
         stmt = select(campaigns.c.id).where(campaigns.c.name == name)
         return cast("int | None", self._conn.execute(stmt).scalar_one_or_none())
+
+    def campaign_settings(self, name: str) -> dict[str, Any] | None:
+        """What the dialer remembers of campaign `name` (such as its file), or None."""
+        stmt = select(campaigns.c.settings).where(campaigns.c.name == name)
+        text = self._conn.execute(stmt).scalar_one_or_none()
+        return None if text is None else cast("dict[str, Any]", json.loads(text or "{}"))
+
+    def contact_history(self, numbers: Collection[str], *, since: datetime,
+                        forever: frozenset[str] = frozenset()) -> dict[str, list[Contact]]:
+        """Each number's calls in every campaign since `since` (see `dialing`)."""
+        return dialing.contact_history(self._conn, list(numbers), since=since, forever=forever)
 
     def attempt_rows(self, campaign: str | None = None) -> Iterator[AttemptRow]:
         """The outcome log (every attempt, oldest first), streamed; all campaigns if None."""
@@ -160,6 +172,12 @@ class ReadUnitOfWork:
             .limit(limit)
         )
         return [_lead(row) for row in self._conn.execute(stmt)]
+
+    def find_lead(self, campaign_id: int, e164: str) -> Lead | None:
+        """The campaign's lead for number `e164`, or None."""
+        stmt = select(leads).where(leads.c.campaign_id == campaign_id, leads.c.e164 == e164)
+        row = self._conn.execute(stmt).one_or_none()
+        return None if row is None else _lead(row)
 
     # suppressions
 

@@ -114,6 +114,8 @@ class NewAttempt:
     trunk: str
     caller_id: str
     placed_at: datetime
+    purpose: str = ""  # the campaign's: contact rules count calls per purpose
+    script: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,3 +163,5 @@ class AttemptRow:
     abandoned: bool
     callee_timezones: tuple[str, ...]
     reason: str
+    purpose: str = ""
+    script: str = ""

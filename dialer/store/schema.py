@@ -182,8 +182,11 @@ attempts = Table(
     Column("abandoned", Boolean, nullable=False, server_default=false()),
     Column("reason", Text, nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("purpose", String(16), nullable=False, server_default=""),  # '' before 0003
+    Column("script", String(200), nullable=False, server_default=""),
     Index(None, "lead_id"),
     Index("ix_attempts_campaign_open", "campaign_id", "disposition"),
+    Index(None, "e164", "placed_at"),  # a callee's history across campaigns
 )
 
 audit_log = Table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,7 @@ from dialer.store.schema import (
     suppressions,
 )
 from dialer.store.schema import leads as leads_table
+from rules.contact import ContactPolicy
 from rules.number_status import NumberStatusRecord
 
 #: Leads sent to the database in one executemany.
@@ -73,11 +75,14 @@ class UnitOfWork(ReadUnitOfWork):
     # dialing (see dialer.store.dialing for the invariants)
 
     def claim_leads(
-        self, *, campaign_id: int, campaign: str, limit: int, now: datetime, max_attempts: int
+        self, *, campaign_id: int, campaign: str, limit: int, now: datetime, max_attempts: int,
+        policy: ContactPolicy | None = None, deferred: Counter[str] | None = None,
     ) -> list[ClaimedLead]:
-        """Take up to `limit` due, callable leads from the ready queue (state `dialing`)."""
+        """Take up to `limit` due, callable leads from the ready queue (state `dialing`);
+        with a contact `policy`, only leads its rules allow now (see `dialing.claim_leads`)."""
         return dialing.claim_leads(self._conn, campaign_id=campaign_id, campaign=campaign,
-                                   limit=limit, now=now, max_attempts=max_attempts)
+                                   limit=limit, now=now, max_attempts=max_attempts,
+                                   policy=policy, deferred=deferred)
 
     def record_attempts(self, new: Sequence[NewAttempt]) -> None:
         """Write attempts before they are dialed; each counts against its lead's cap."""
@@ -99,6 +104,14 @@ class UnitOfWork(ReadUnitOfWork):
                                max_attempts=max_attempts)
 
     # campaigns and lists
+
+    def remember_campaign(self, campaign_id: int, **settings: object) -> None:
+        """Keep facts about a campaign (such as the file it was run from) beside it."""
+        stmt = select(campaigns.c.settings).where(campaigns.c.id == campaign_id)
+        current = json.loads(self._conn.execute(stmt).scalar_one_or_none() or "{}")
+        current.update(settings)
+        self._conn.execute(update(campaigns).where(campaigns.c.id == campaign_id)
+                           .values(settings=json.dumps(current, ensure_ascii=False)))
 
     def ensure_campaign(self, name: str, *, default_region: str, now: datetime) -> int:
         """The id of the campaign called `name`, created if it does not exist yet.

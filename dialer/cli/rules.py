@@ -1,0 +1,115 @@
+"""`dialer rules explain NUMBER --campaign NAME`: why a number may (not) be called now."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from dialer.cli.common import DbOption, JsonOption, region_zone, stdout, store_at
+from dialer.config import load_campaign
+from dialer.config.campaign import Campaign
+from dialer.config.compliance import is_profile_path
+from dialer.contact import Explanation, explain
+from dialer.errors import UsageError
+from dialer.store import Store
+from rules.phone import mask
+
+app = typer.Typer(help="The contact rules: calling hours, caps, cooldowns, consent.",
+                  no_args_is_help=True)
+
+
+@app.command("explain")
+def explain_command(
+    number: Annotated[str, typer.Argument(help="The phone number, as written anywhere.")],
+    campaign: Annotated[str, typer.Option(
+        "--campaign", help="A campaign the store knows (by name) or a campaign YAML file.")],
+    at: Annotated[str | None, typer.Option(
+        "--at", help="When, ISO 8601 (default: now); without a zone, in the campaign "
+        "region's time.")] = None,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Print every rule's verdict on calling NUMBER, and when it becomes callable."""
+    with store_at(db) as store:
+        config = _campaign(store, campaign)
+        moment = _moment(at, config)
+        result = explain(store, config, number, moment)
+    if json_out:
+        print(json.dumps(_json(result), ensure_ascii=False))
+    else:
+        _print(result)
+
+
+def _campaign(store: Store, reference: str) -> Campaign:
+    if is_profile_path(reference) or Path(reference).is_file():
+        return load_campaign(reference)
+    with store.read() as uow:
+        settings = uow.campaign_settings(reference)
+        names = uow.campaign_names()
+    if settings is None:
+        known = ", ".join(names) or "none yet"
+        raise UsageError(f"no campaign called {reference!r} in the store (known: {known}); "
+                         "or give the campaign's YAML file")
+    file = settings.get("file")
+    if not file or not Path(file).is_file():
+        raise UsageError(f"campaign {reference!r} was run from {file or 'an unknown file'}, "
+                         "which is not there now: give the campaign's YAML file instead")
+    return load_campaign(file)
+
+
+def _moment(text: str | None, campaign: Campaign) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--at: {text!r} is not an ISO 8601 time "
+                         "(such as 2026-11-24T10:30 or 2026-11-24T10:30+08:00)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=region_zone(campaign.region))
+    return parsed
+
+
+def _json(result: Explanation) -> dict[str, object]:
+    decision = result.decision
+    return {
+        "number": mask(result.e164), "campaign": result.campaign,
+        "at": result.at.astimezone(UTC).isoformat(), "zones": list(result.zones),
+        "lead": result.is_lead, "lead_state": result.lead_state,
+        "callable": decision.ok,
+        "callable_from": decision.next_at.astimezone(UTC).isoformat()
+        if decision.next_at else None,
+        "verdicts": [{"rule": v.rule.value, "ok": v.ok, "reason": v.reason,
+                      "allowed_from": v.until.astimezone(UTC).isoformat() if v.until else None}
+                     for v in decision.verdicts],
+    }
+
+
+def _print(result: Explanation) -> None:
+    zone = ZoneInfo(result.zones[0]) if result.zones and result.zones[0] != "Etc/Unknown" \
+        else UTC
+    table = Table(title=f"{mask(result.e164)} for campaign {result.campaign} at "
+                  f"{result.at.astimezone(zone):%Y-%m-%d %H:%M %Z} (callee's time)")
+    for name in ("rule", "verdict", "why", "allowed from"):
+        table.add_column(name)
+    for v in result.decision.verdicts:
+        until = "-" if v.ok else (f"{v.until.astimezone(zone):%Y-%m-%d %H:%M}" if v.until
+                                  else "not by itself")
+        table.add_row(v.rule.value, "[green]ok[/]" if v.ok else "[red]no[/]", v.reason, until)
+    stdout.print(table)
+    if not result.is_lead:
+        stdout.print("(the number is not one of this campaign's leads: consent unknown)")
+    decision = result.decision
+    if decision.ok:
+        stdout.print("callable now")
+    elif decision.next_at is not None:
+        stdout.print(f"callable from {decision.next_at.astimezone(zone):%Y-%m-%d %H:%M %Z}")
+    else:
+        stdout.print("not callable until something changes (consent given, a suppression "
+                      "lifted, a recheck)")

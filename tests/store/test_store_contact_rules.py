@@ -1,0 +1,114 @@
+"""The contact rules inside the claim: a lead the rules hold back is not claimed, its due
+time moves to when they allow it, and the rule is counted."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
+
+from dialer.store import NewAttempt, NewLead, Store
+from rules.contact import Caps, ContactPolicy
+from rules.windows import CallingWindows
+
+NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # Tuesday 11:00 in Shanghai
+CN = CallingWindows(name="cn-marketing", weekly=(((time(9), time(12)), (time(14), time(18))),)
+                    * 5 + ((), ()), holiday_country="CN")
+
+
+def seed(store: Store, rows: list[tuple[str, tuple[str, ...], dict[str, str]]],
+         campaign: str = "c") -> int:
+    with store.write() as uow:
+        campaign_id = uow.ensure_campaign(campaign, default_region="CN", now=NOW)
+        list_id = uow.create_list(campaign_id, source="v", file_name="f.csv",
+                                  sha256=uuid.uuid4().hex, now=NOW)
+        uow.insert_leads([
+            NewLead(campaign_id=campaign_id, list_id=list_id, row_number=i, e164=e164, raw="",
+                    attributes=attributes, region="", number_type="mobile", timezones=zones,
+                    carrier="", created_at=NOW - timedelta(minutes=len(rows) - i))
+            for i, (e164, zones, attributes) in enumerate(rows)
+        ])
+    return campaign_id
+
+
+def claim(store: Store, campaign_id: int, policy: ContactPolicy, now: datetime = NOW,
+          limit: int = 10, campaign: str = "c") -> tuple[list[str], Counter[str]]:
+    deferred: Counter[str] = Counter()
+    with store.write() as uow:
+        leads = uow.claim_leads(campaign_id=campaign_id, campaign=campaign, limit=limit,
+                                now=now, max_attempts=5, policy=policy, deferred=deferred)
+    return [lead.e164 for lead in leads], deferred
+
+
+def next_due(store: Store, campaign_id: int, e164: str) -> datetime | None:
+    with store.read() as uow:
+        lead = uow.find_lead(campaign_id, e164)
+    assert lead is not None
+    return lead.next_attempt_at
+
+
+def test_the_claim_holds_back_leads_outside_their_window_until_it_opens(store: Store) -> None:
+    campaign_id = seed(store, [
+        ("+8613500000001", ("Asia/Shanghai",), {}),  # 11:00 there: open
+        ("+12125550101", ("America/New_York",), {}),  # 22:00 there: closed
+    ])
+    policy = ContactPolicy(name="t", purpose="marketing", windows=(CN,))
+    claimed, deferred = claim(store, campaign_id, policy)
+    assert claimed == ["+8613500000001"]
+    assert deferred == Counter({"window": 1})
+    assert next_due(store, campaign_id, "+12125550101") == datetime(2026, 11, 24, 14, 0,
+                                                                      tzinfo=UTC)
+    assert claim(store, campaign_id, policy)[0] == []  # not due again before it opens
+    later = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+    assert claim(store, campaign_id, policy, now=later)[0] == ["+12125550101"]
+
+
+def test_caps_count_calls_in_other_campaigns_of_the_same_purpose(store: Store) -> None:
+    number = "+8613500000002"
+    first = seed(store, [(number, ("Asia/Shanghai",), {})], campaign="first")
+    second = seed(store, [(number, ("Asia/Shanghai",), {})], campaign="second")
+    with store.write() as uow:
+        lead = uow.find_lead(first, number)
+        assert lead is not None
+        uow.record_attempts([NewAttempt(
+            attempt_id=uuid.uuid4().hex, campaign_id=first, lead_id=lead.id, e164=number,
+            trunk="t", caller_id="+862100000000", placed_at=NOW - timedelta(hours=1),
+            purpose="marketing")])
+    policy = ContactPolicy(name="t", purpose="marketing", caps=Caps(min_interval=timedelta(
+        hours=6)))
+    claimed, deferred = claim(store, second, policy, campaign="second")
+    assert claimed == []
+    assert deferred == Counter({"min_interval": 1})
+    assert next_due(store, second, number) == NOW + timedelta(hours=5)
+    service = ContactPolicy(name="t", purpose="service", caps=Caps(min_interval=timedelta(
+        hours=6)))
+    third = seed(store, [(number, ("Asia/Shanghai",), {})], campaign="third")
+    assert claim(store, third, service, campaign="third")[0] == [number]
+
+
+def test_consent_is_read_from_the_lead_and_missing_consent_is_rechecked_daily(
+    store: Store,
+) -> None:
+    campaign_id = seed(store, [
+        ("+8613500000003", ("Asia/Shanghai",), {"consent_source": "app",
+                                                  "consent_at": "2026-11-01T08:00:00+08:00"}),
+        ("+8613500000004", ("Asia/Shanghai",), {}),
+        ("+8613500000005", ("Asia/Shanghai",), {"consent_source": "web",
+                                                  "consent_at": "yesterday"}),
+    ])
+    policy = ContactPolicy(name="t", purpose="marketing", consent_required=True)
+    claimed, deferred = claim(store, campaign_id, policy)
+    assert claimed == ["+8613500000003"]
+    assert deferred == Counter({"consent": 2})
+    assert next_due(store, campaign_id, "+8613500000004") == NOW + timedelta(days=1)
+
+
+def test_a_claim_looks_past_held_back_leads_to_fill_its_limit(store: Store) -> None:
+    rows = [(f"+1212555{i:04d}", ("America/New_York",), {}) for i in range(30)]
+    rows += [(f"+86135000{i:05d}", ("Asia/Shanghai",), {}) for i in range(5)]
+    campaign_id = seed(store, rows)
+    policy = ContactPolicy(name="t", purpose="marketing", windows=(CN,))
+    claimed, deferred = claim(store, campaign_id, policy, limit=5)
+    assert len(claimed) == 5
+    assert all(e164.startswith("+86") for e164 in claimed)
+    assert deferred["window"] == 30
