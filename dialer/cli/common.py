@@ -6,6 +6,7 @@ import getpass
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,10 @@ from phonenumbers import timezone as pn_timezone
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from dialer.config import load_campaign
+from dialer.config.campaign import Campaign
+from dialer.config.compliance import is_profile_path
+from dialer.errors import UsageError
 from dialer.store import Store, default_url, open_store
 
 DbOption = Annotated[
@@ -72,3 +77,22 @@ def region_zone(region: str) -> ZoneInfo:
     example = phonenumbers.example_number(region)
     zones = pn_timezone.time_zones_for_number(example) if example else ()
     return ZoneInfo(zones[0] if zones and zones[0] != "Etc/Unknown" else "UTC")
+
+
+def resolve_campaign(store: Store, reference: str) -> Campaign:
+    """A campaign by the name the store knows it by (the file it was last run from), or
+    by its YAML file."""
+    if is_profile_path(reference) or Path(reference).is_file():
+        return load_campaign(reference)
+    with store.read() as uow:
+        settings = uow.campaign_settings(reference)
+        names = uow.campaign_names()
+    if settings is None:
+        known = ", ".join(names) or "none yet"
+        raise UsageError(f"no campaign called {reference!r} in the store (known: {known}); "
+                         "or give the campaign's YAML file")
+    file = settings.get("file")
+    if not file or not Path(file).is_file():
+        raise UsageError(f"campaign {reference!r} was run from {file or 'an unknown file'}, "
+                         "which is not there now: give the campaign's YAML file instead")
+    return load_campaign(file)

@@ -19,7 +19,7 @@ app = typer.Typer(help="Export the outcome log.", no_args_is_help=True)
 #: The columns, in order (a public contract: add at the end, never rename).
 FIELDS = ("attempt_id", "campaign", "lead_id", "e164", "list_source", "trunk", "caller_id",
           "placed_at", "answered_at", "ended_at", "sip_status", "disposition", "agent_id",
-          "abandoned", "callee_timezones")
+          "abandoned", "callee_timezones", "purpose", "script", "reason")
 
 
 class Format(enum.StrEnum):
@@ -39,6 +39,7 @@ def _record(row: AttemptRow) -> dict[str, object]:
         "sip_status": row.sip_status, "disposition": row.disposition,
         "agent_id": row.agent_id, "abandoned": row.abandoned,
         "callee_timezones": list(row.callee_timezones),
+        "purpose": row.purpose, "script": row.script, "reason": row.reason,
     }
 
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
-from dialer.cli.common import DbOption, JsonOption, region_zone, stdout, store_at
-from dialer.config import load_campaign
+from dialer.cli.common import (
+    DbOption,
+    JsonOption,
+    region_zone,
+    resolve_campaign,
+    stdout,
+    store_at,
+)
 from dialer.config.campaign import Campaign
-from dialer.config.compliance import is_profile_path
 from dialer.contact import Explanation, explain
 from dialer.errors import UsageError
-from dialer.store import Store
 from rules.phone import mask
 
 app = typer.Typer(help="The contact rules: calling hours, caps, cooldowns, consent.",
@@ -37,30 +40,13 @@ def explain_command(
 ) -> None:
     """Print every rule's verdict on calling NUMBER, and when it becomes callable."""
     with store_at(db) as store:
-        config = _campaign(store, campaign)
+        config = resolve_campaign(store, campaign)
         moment = _moment(at, config)
         result = explain(store, config, number, moment)
     if json_out:
         print(json.dumps(_json(result), ensure_ascii=False))
     else:
         _print(result)
-
-
-def _campaign(store: Store, reference: str) -> Campaign:
-    if is_profile_path(reference) or Path(reference).is_file():
-        return load_campaign(reference)
-    with store.read() as uow:
-        settings = uow.campaign_settings(reference)
-        names = uow.campaign_names()
-    if settings is None:
-        known = ", ".join(names) or "none yet"
-        raise UsageError(f"no campaign called {reference!r} in the store (known: {known}); "
-                         "or give the campaign's YAML file")
-    file = settings.get("file")
-    if not file or not Path(file).is_file():
-        raise UsageError(f"campaign {reference!r} was run from {file or 'an unknown file'}, "
-                         "which is not there now: give the campaign's YAML file instead")
-    return load_campaign(file)
 
 
 def _moment(text: str | None, campaign: Campaign) -> datetime:
