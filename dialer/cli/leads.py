@@ -17,10 +17,14 @@ from dialer.cli.common import (
     JsonOption,
     actor,
     byte_progress,
+    stderr,
     stdout,
     store_at,
 )
 from dialer.clock import SystemClock
+from dialer.config import load_campaign
+from dialer.engine.build import segments_of
+from dialer.errors import DialerError
 from dialer.intake.service import (
     IntakeOptions,
     IntakeSummary,
@@ -33,6 +37,7 @@ from dialer.intake.service import (
 from dialer.store import ReadUnitOfWork
 from rules.phone import DEFAULT_ALLOWED_TYPES, NumberType
 from rules.prefilter import REJECTIONS, Verdict
+from rules.segments import Segment
 
 app = typer.Typer(help="Check and import lead lists.", no_args_is_help=True)
 
@@ -124,6 +129,7 @@ def import_(
             region=(region or uow.campaign_region(campaign) or "CN").upper(),
             column=column, sheet=sheet,
             allowed_types=frozenset(allow_type or DEFAULT_ALLOWED_TYPES), workers=workers,
+            segments=_segments(uow, campaign),
         )
         with byte_progress("importing", not json_out) as progress:
             summary = import_file(uow, file, campaign=campaign, source=source or file.stem,
@@ -137,6 +143,19 @@ def import_(
         title += ": this file was imported before; only new numbers were added"
     _print_summary(summary, title=title)
     _print_sources(sources)
+
+
+def _segments(uow: ReadUnitOfWork, campaign: str) -> tuple[Segment, ...]:
+    """The segments of the campaign file the store knows for `campaign` (none if none)."""
+    settings = uow.campaign_settings(campaign) or {}
+    file = settings.get("file")
+    if not file:
+        return ()
+    try:
+        return segments_of(load_campaign(file))
+    except DialerError as exc:
+        stderr.print(f"warning: leads not placed in segments: campaign file {file}: {exc}")
+        return ()
 
 
 def _per_source(uow: ReadUnitOfWork, campaign: str) -> dict[str, dict[str, float]]:

@@ -24,6 +24,7 @@ from dialer.cli.common import (
 )
 from dialer.config import load_campaign
 from dialer.config.campaign import Campaign
+from dialer.engine.build import segments_of
 from dialer.engine.core import Engine
 from dialer.engine.report import RunReport
 from dialer.engine.simulate import SimOptions, run_simulated
@@ -85,7 +86,8 @@ def _import_leads(store: Store, campaign: Campaign, now: datetime) -> None:
         return
     path = Path(campaign.leads.file)  # the loader resolved it against the campaign's folder
     options = IntakeOptions(region=campaign.region, column=campaign.leads.column,
-                            allowed_types=campaign.allowed_number_types)
+                            allowed_types=campaign.allowed_number_types,
+                            segments=segments_of(campaign))
     with store.write() as uow:
         summary = import_file(uow, path, campaign=campaign.name,
                               source=campaign.leads.source or path.stem, options=options,

@@ -45,12 +45,13 @@ from dialer.config.fields import (
     raise_problems,
     show_value,
 )
-from dialer.config.lines import LinePools, load_lines
+from dialer.config.lines import CallerIdPool, LinePools, Tier, load_lines
 from dialer.config.loader import base_dir_of, load_yaml, parse_data
 from dialer.config.script import Script, load_script
 from dialer.errors import ConfigError
 from rules.dispositions import Disposition
 from rules.phone import DEFAULT_ALLOWED_TYPES, NumberType
+from rules.segments import Condition, condition_of, condition_problems
 
 T = TypeVar("T")
 
@@ -154,6 +155,36 @@ class Leads:
     column: str | None = None  # the phone column, when it cannot be guessed
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Then:
+    """What a segment's leads get."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    priority: int = 0  # higher is dialed first
+    tier: Tier | None = None  # lines of this tier first (premium lines for valuable leads)
+    script: Annotated[Script, BeforeValidator(_script)] | None = None  # else the campaign's
+    caller_ids: CallerIdPool | None = None  # the caller-ID sub-pool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentConfig:
+    """One segment: `when` (conditions over lead columns and history, see
+    `rules.segments`), `then` (priority, tier, script, caller-ID pool)."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    name: Name
+    when: FrozenMap[str, object] = field(default_factory=empty_map)
+    then: Then = field(default_factory=Then)
+
+    def __post_init__(self) -> None:
+        raise_problems(condition_problems(self.when))
+
+    def conditions(self) -> tuple[Condition, ...]:
+        return tuple(condition_of(name, spec) for name, spec in self.when.items())
+
+
 PACER_PATTERN = (r"^(predictive|progressive|vicidial-adapt(:hard|:average)?"
                  r"|ratio:([1-9][0-9]*)(\.[0-9]+)?)$")
 
@@ -230,12 +261,19 @@ class Campaign:
     compliance: Annotated[ComplianceProfile, BeforeValidator(_compliance)]
     #: The campaign's own calling hours in the callee's time, within the profile's.
     calling_hours: FrozenMap[DaySpec, tuple[TimeRangeField, ...]] | None = None
+    #: Leads in the first segment whose `when` holds get its `then` (`rules.segments`).
+    segments: tuple[SegmentConfig, ...] = ()
+    retired_scripts: tuple[str, ...] = ()  # segments naming these use the campaign's script
+    stopped_sources: tuple[str, ...] = ()  # leads of these list sources are not dialed
     lines: Annotated[LinePools, BeforeValidator(_lines)] | None = None
     script: Annotated[Script, BeforeValidator(_script)] | None = None
     retry: FrozenMap[Disposition, RetryRule] = field(default_factory=empty_map)
 
     def __post_init__(self) -> None:
         problems: list[Problem] = window_problems(self.calling_hours or {}, "calling_hours")
+        names = [segment.name for segment in self.segments]
+        problems += [(("segments", i, "name"), f"segment {name!r} is named twice")
+                     for i, name in enumerate(names) if name in names[:i]]
         if self.dial.mode is DialMode.ROBOCALL:
             required = "required when dial.mode is 'robocall'"
             if self.script is None:

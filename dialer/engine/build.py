@@ -25,6 +25,7 @@ from rules.contact import Caps as ContactCaps
 from rules.contact import ContactPolicy
 from rules.dispositions import Disposition
 from rules.retry import RetryPolicy, RetryRule
+from rules.segments import Segment
 from rules.windows import CallingWindows
 
 #: Lines for a campaign that names none: the simulated network's default trunk.
@@ -46,12 +47,14 @@ def build_engine(
         script=campaign.script.name if campaign.script is not None else None,
         max_lines_per_agent=campaign.dial.max_lines_per_agent,
         purpose=campaign.purpose.value,
+        segment_scripts=MappingProxyType({s.name: s.script for s in segments_of(campaign)
+                                          if s.script is not None}),
     )
     return Engine(
         settings=settings,
         pacer=pacer_for(campaign),
         lines=line_plan(campaign),
-        outcomes=Outcomes(retry=retry_policy(campaign)),
+        outcomes=Outcomes(retry=retry_policy(campaign), segments=segments_of(campaign)),
         new_id=new_id or (lambda: uuid.uuid4().hex),
         abandonment=abandon_window(campaign),
     )
@@ -139,6 +142,23 @@ def contact_policy(campaign: Campaign) -> ContactPolicy:
         cooldowns=MappingProxyType({d.value: rest for d, rest in profile.cooldowns.items()}),
         consent_required=profile.consent_required,
     )
+
+
+def segments_of(campaign: Campaign) -> tuple[Segment, ...]:
+    """The campaign's segments as `rules.segments` applies them; a retired script is
+    replaced by the campaign's own."""
+    retired = set(campaign.retired_scripts)
+    segments = []
+    for config in campaign.segments:
+        then = config.then
+        script = then.script.name if then.script is not None else None
+        segments.append(Segment(
+            name=config.name, when=config.conditions(), priority=then.priority,
+            tier=then.tier.value if then.tier is not None else None,
+            script=None if script in retired else script,
+            caller_ids=then.caller_ids.value if then.caller_ids is not None else None,
+        ))
+    return tuple(segments)
 
 
 def line_plan(campaign: Campaign) -> LinePlan:

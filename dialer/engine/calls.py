@@ -14,6 +14,7 @@ from rules.classify import classify_answered, classify_unanswered
 from rules.dispositions import Disposition
 from rules.number_status import RecheckPolicy
 from rules.retry import LeadState, RetryPolicy, decide
+from rules.segments import Segment, place
 from rules.signals import Announcement, AnswerKind
 
 
@@ -53,6 +54,7 @@ class Outcomes:
     opt_out_reason: str = "opted out during a call"
     dispositions: Counter[Disposition] = field(default_factory=Counter)
     live_answers: int = 0  # answered by a person: the abandon rate's denominator
+    segments: tuple[Segment, ...] = ()  # leads are placed again after each attempt
 
     def disposition_of(self, call: Call, ended: CallEnded) -> Disposition:
         if call.answered_at is None:
@@ -84,9 +86,18 @@ class Outcomes:
             q850_cause=ended.q850_cause, agent_id=call.agent_id,
             abandoned=disposition is Disposition.ABANDONED,
             reason=ended.reason, lead_state=state.value, next_attempt_at=next_at,
+            placement=self._placement(call, disposition),
         )
         return CloseAttempt(outcome=outcome, number_status=status, e164=call.lead.e164,
                             suppress_reason=self.opt_out_reason if call.opted_out else None)
+
+    def _placement(self, call: Call, disposition: Disposition) -> tuple[str, int] | None:
+        if not self.segments:
+            return None
+        placed = place(self.segments, call.lead.attributes,
+                       attempts_made=call.lead.attempts_made + 1,
+                       last_disposition=disposition.value)
+        return placed.name, placed.priority
 
     @property
     def abandon_rate(self) -> float:

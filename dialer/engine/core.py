@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from dialer.config.campaign import DialMode
 from dialer.engine.agents import (
@@ -90,6 +91,11 @@ class EngineSettings:
     #: Calls dialing at most this many times the agents ready or busy (agent modes).
     max_lines_per_agent: float = 3.0
     purpose: str = ""  # written on each attempt: contact rules count calls per purpose
+    #: Segment -> its own script (robocall), instead of `script`.
+    segment_scripts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def script_for(self, lead: ClaimedLead) -> str:
+        return self.segment_scripts.get(lead.segment) or self.script or ""
 
 
 @dataclass(slots=True)
@@ -273,7 +279,7 @@ class Engine:
         return (NewAttempt(attempt_id=call_id, campaign_id=self.settings.campaign_id,
                            lead_id=lead.id, e164=lead.e164, trunk=trunk,
                            caller_id=caller_id, placed_at=at, purpose=self.settings.purpose,
-                           script=self.settings.script or ""),
+                           script=self.settings.script_for(lead)),
                 CallRequest(call_id=call_id, e164=lead.e164, caller_id=caller_id,
                             trunk=trunk, ring_timeout=self.settings.ring_timeout))
 
@@ -359,7 +365,8 @@ class Engine:
         if self.settings.mode is DialMode.ROBOCALL:
             self._move(call, Trigger.START_SCRIPT)
             call.scripted = True
-            commands.append(StartScript(call_id=call.call_id, script=self.settings.script or ""))
+            commands.append(StartScript(call_id=call.call_id,
+                                        script=self.settings.script_for(call.lead)))
         elif not self._connect(call, at, commands):
             call.waiting_since = at
             self._move(call, Trigger.QUEUE)

@@ -55,8 +55,10 @@ class StoreLedger:
 
     def __init__(self, store: Store, *, campaign: str,
                  opt_out_scope: SuppressionScope = SuppressionScope.GLOBAL,
-                 policy: ContactPolicy | None = None) -> None:
+                 policy: ContactPolicy | None = None,
+                 stopped_sources: Sequence[str] = ()) -> None:
         self._store = store
+        self._stopped_sources = tuple(stopped_sources)
         self._campaign = campaign
         self._opt_out_scope = opt_out_scope
         self._policy = policy
@@ -73,7 +75,7 @@ class StoreLedger:
             claimed = uow.claim_leads(campaign_id=claim.campaign_id, campaign=claim.campaign,
                                       limit=claim.limit, now=claim.now,
                                       max_attempts=claim.max_attempts, policy=self._policy,
-                                      deferred=deferred)
+                                      deferred=deferred, stopped_sources=self._stopped_sources)
         self.deferred.update(deferred)  # counted once the transaction is in
         return claimed
 

@@ -70,7 +70,8 @@ def run_simulated(
     engine = build_engine(campaign, campaign_id)  # call ids: UUIDs, unique in every store
     load_abandon_history(store, campaign.name, engine.abandonment, options.start)
     ledger = StoreLedger(store, campaign=campaign.name, policy=contact_policy(campaign),
-                         opt_out_scope=SuppressionScope(campaign.compliance.opt_out_scope.value))
+                         opt_out_scope=SuppressionScope(campaign.compliance.opt_out_scope.value),
+                         stopped_sources=campaign.stopped_sources)
     ended = run_engine(engine, ledger, campaign, scenario, options, on_progress=on_progress)
     return build_report(store, campaign, engine, recovery=recovery, started=options.start,
                         ended=ended, seed=options.seed, window=options.duration,

@@ -8,7 +8,7 @@ list and adds no lead twice (every number is already a lead: `duplicate`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping, Set
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +28,7 @@ from dialer.intake.readers import LeadTable, TableInfo, open_lead_table, sha256_
 from dialer.store import NewLead, ReadUnitOfWork, UnitOfWork
 from rules.phone import DEFAULT_ALLOWED_TYPES, NumberType
 from rules.prefilter import REJECTIONS, StoreFacts, Verdict
+from rules.segments import Segment, place
 
 Progress = Callable[[int, int], None]  # (bytes read, bytes in all)
 
@@ -41,6 +42,7 @@ class IntakeOptions:
     sheet: str | None = None
     allowed_types: Set[NumberType] = DEFAULT_ALLOWED_TYPES
     workers: int | None = None  # None: one per core for large files, in process for small
+    segments: Sequence[Segment] = ()  # each lead is placed in the first that takes it
 
 
 @dataclass(slots=True, kw_only=True)
@@ -189,7 +191,8 @@ def import_file(
             summary.rows_read += len(chunk)
             summary.verdicts.update(item.verdict for item in chunk)
             leads = [
-                _new_lead(item, info.headers, info.phone_index, campaign_id, list_id, now)
+                _new_lead(item, info.headers, info.phone_index, campaign_id, list_id, now,
+                          options.segments)
                 for item in chunk
                 if item.verdict is Verdict.ACCEPTED
             ]
@@ -214,20 +217,27 @@ def _new_lead(
     campaign_id: int,
     list_id: int,
     now: datetime,
+    segments: Sequence[Segment] = (),
 ) -> NewLead:
     assert item.info is not None
+    attributes = _attributes(headers, item.cells, phone_index)
+    placement = place(segments, attributes)
+    due = placement.due_from
     return NewLead(
         campaign_id=campaign_id,
         list_id=list_id,
         row_number=item.row,
         e164=item.info.e164,
         raw=item.raw,
-        attributes=_attributes(headers, item.cells, phone_index),
+        attributes=attributes,
         region=item.info.region or "",
         number_type=item.info.number_type.value,
         timezones=item.info.timezones,
         carrier=item.info.carrier,
         created_at=now,
+        priority=placement.priority,
+        segment=placement.name,
+        due_at=due if due is not None and due > now else None,
     )
 
 

@@ -14,6 +14,7 @@ The invariants these functions keep, whatever the engine does and wherever it cr
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -57,8 +58,10 @@ def claim_leads(
     max_attempts: int,
     policy: ContactPolicy | None = None,
     deferred: Counter[str] | None = None,
+    stopped_sources: Sequence[str] = (),
 ) -> list[ClaimedLead]:
-    """Take up to `limit` due leads from the ready queue, in due order.
+    """Take up to `limit` due leads from the ready queue: highest priority first, then in
+    due order. Leads from lists of a `stopped_sources` source are not taken.
 
     With a contact `policy`, each candidate is judged by `rules.contact.decide` in this
     same transaction: a lead the rules allow is claimed; one they do not is not, and its
@@ -68,13 +71,14 @@ def claim_leads(
     now = require_aware(now, "now")
     if limit <= 0:
         return []
+    candidates = functools.partial(_candidates, campaign_id, campaign, now, max_attempts,
+                                   stopped_sources=stopped_sources)
     if policy is None:
-        return _take(conn, _candidates(campaign_id, campaign, now, max_attempts, limit))
+        return _take(conn, candidates(limit))
     claimed: list[ClaimedLead] = []
     for _ in range(_CLAIM_ROUNDS):
         wanted = limit - len(claimed)
-        rows = list(conn.execute(_locked(conn, _candidates(
-            campaign_id, campaign, now, max_attempts, 2 * wanted + 8))))
+        rows = list(conn.execute(_locked(conn, candidates(2 * wanted + 8))))
         if not rows:
             break
         history = contact_history(conn, [row.e164 for row in rows],
@@ -109,10 +113,10 @@ _MIN_DEFER = timedelta(seconds=1)  # a deferred lead always leaves the due set
 
 
 def _candidates(campaign_id: int, campaign: str, now: datetime, max_attempts: int,
-                limit: int) -> Any:
+                limit: int, *, stopped_sources: Sequence[str] = ()) -> Any:
     # Every lead has a due time from insert on (`next_attempt_at`), so the ready queue is
-    # read in the order of the (campaign_id, state, next_attempt_at) index, not sorted.
-    return (
+    # read in the order of the (campaign_id, state, priority, next_attempt_at) index.
+    pick = (
         select(leads.c.id, leads.c.e164, leads.c.timezones, leads.c.attributes)
         .where(
             leads.c.campaign_id == campaign_id,
@@ -122,9 +126,14 @@ def _candidates(campaign_id: int, campaign: str, now: datetime, max_attempts: in
             ~_suppressed(campaign),
             ~_known_dead(now),
         )
-        .order_by(leads.c.next_attempt_at, leads.c.id)
+        .order_by(leads.c.priority.desc(), leads.c.next_attempt_at, leads.c.id)
         .limit(limit)
     )
+    if stopped_sources:
+        stopped = select(lead_lists.c.id).where(lead_lists.c.campaign_id == campaign_id,
+                                                lead_lists.c.source.in_(list(stopped_sources)))
+        pick = pick.where(leads.c.list_id.not_in(stopped))
+    return pick
 
 
 def _take(conn: Connection, pick: Any) -> list[ClaimedLead]:
@@ -136,9 +145,9 @@ def _take(conn: Connection, pick: Any) -> list[ClaimedLead]:
         .where(leads.c.id.in_(pick.scalar_subquery()))
         .values(state="dialing")
         .returning(leads.c.id, leads.c.e164, leads.c.attempts_made, leads.c.timezones,
-                   leads.c.attributes, due.label("due"))
+                   leads.c.attributes, leads.c.segment, leads.c.priority, due.label("due"))
     )
-    rows = sorted(conn.execute(stmt), key=lambda row: (row.due, row.id))
+    rows = sorted(conn.execute(stmt), key=lambda row: (-row.priority, row.due, row.id))
     return [_claimed(row) for row in rows]
 
 
@@ -218,7 +227,8 @@ def _known_dead(now: datetime) -> Any:
 def _claimed(row: Any) -> ClaimedLead:
     zones = split_timezones(str(row.timezones))
     return ClaimedLead(id=int(row.id), e164=str(row.e164), attempts_made=int(row.attempts_made),
-                       timezones=zones, attributes=json.loads(row.attributes or "{}"))
+                       timezones=zones, attributes=json.loads(row.attributes or "{}"),
+                       segment=str(row.segment))
 
 
 def record_attempts(conn: Connection, new: Sequence[NewAttempt]) -> None:
@@ -269,10 +279,10 @@ def close_attempt(conn: Connection, outcome: AttemptOutcome) -> None:
     due = outcome.next_attempt_at
     if outcome.lead_state == "ready" and due is None:
         due = outcome.ended_at  # a ready lead always has a due time (the queue's order)
-    conn.execute(
-        update(leads).where(leads.c.id == lead_id)
-        .values(state=outcome.lead_state, next_attempt_at=due)
-    )
+    values: dict[str, object] = {"state": outcome.lead_state, "next_attempt_at": due}
+    if outcome.placement is not None:
+        values["segment"], values["priority"] = outcome.placement
+    conn.execute(update(leads).where(leads.c.id == lead_id).values(**values))
 
 
 def recover(

@@ -295,6 +295,8 @@ def _lead(row: Row[Any]) -> Lead:
         attempts_made=row.attempts_made,
         next_attempt_at=row.next_attempt_at,
         created_at=row.created_at,
+        priority=row.priority,
+        segment=row.segment,
     )
 
 

@@ -45,6 +45,9 @@ class NewLead:
     timezones: tuple[str, ...]
     carrier: str
     created_at: datetime
+    priority: int = 0  # higher is dialed first (`rules.segments`)
+    segment: str = ""
+    due_at: datetime | None = None  # first due (default: created_at)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +69,8 @@ class Lead:
     attempts_made: int
     next_attempt_at: datetime | None
     created_at: datetime
+    priority: int = 0
+    segment: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +106,7 @@ class ClaimedLead:
     attempts_made: int
     timezones: tuple[str, ...]
     attributes: dict[str, str]
+    segment: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +139,9 @@ class AttemptOutcome:
     reason: str = ""
     lead_state: str  # ready, done, dead, exhausted
     next_attempt_at: datetime | None = None
+    #: The lead's segment after this attempt (segments may look at its history); None:
+    #: unchanged.
+    placement: tuple[str, int] | None = None  # (segment, priority)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -130,8 +130,11 @@ leads = Table(
     Column("attempts_made", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("priority", Integer, nullable=False, server_default=text("0")),  # from segments
+    Column("segment", String(100), nullable=False, server_default=""),
     UniqueConstraint("campaign_id", "e164"),
     Index(None, "campaign_id", "state", "next_attempt_at"),
+    Index(None, "campaign_id", "state", "priority", "next_attempt_at"),  # the ready queue
 )
 
 number_status = Table(

@@ -50,8 +50,10 @@ _LEAD_COLUMNS = (
     "number_type",
     "timezones",
     "carrier",
-    "next_attempt_at",  # due at once: the ready queue is ordered by this indexed column
+    "next_attempt_at",  # the ready queue is ordered by priority, then this
     "created_at",
+    "priority",
+    "segment",
 )
 # One encoder for every lead: json.dumps with options builds a new one per call.
 _LEAD_ATTRIBUTES_ENCODER = json.JSONEncoder(ensure_ascii=False)
@@ -77,12 +79,14 @@ class UnitOfWork(ReadUnitOfWork):
     def claim_leads(
         self, *, campaign_id: int, campaign: str, limit: int, now: datetime, max_attempts: int,
         policy: ContactPolicy | None = None, deferred: Counter[str] | None = None,
+        stopped_sources: Sequence[str] = (),
     ) -> list[ClaimedLead]:
         """Take up to `limit` due, callable leads from the ready queue (state `dialing`);
         with a contact `policy`, only leads its rules allow now (see `dialing.claim_leads`)."""
         return dialing.claim_leads(self._conn, campaign_id=campaign_id, campaign=campaign,
                                    limit=limit, now=now, max_attempts=max_attempts,
-                                   policy=policy, deferred=deferred)
+                                   policy=policy, deferred=deferred,
+                                   stopped_sources=stopped_sources)
 
     def record_attempts(self, new: Sequence[NewAttempt]) -> None:
         """Write attempts before they are dialed; each counts against its lead's cap."""
@@ -337,8 +341,10 @@ def _lead_rows(batch: Sequence[NewLead], to_db: _DatetimeBinder) -> list[tuple[o
             lead.number_type,
             join(lead.timezones),
             lead.carrier,
+            to_db(lead.due_at or lead.created_at),
             to_db(lead.created_at),
-            to_db(lead.created_at),
+            lead.priority,
+            lead.segment,
         )
         for lead in batch
     ]

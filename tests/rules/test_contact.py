@@ -215,4 +215,5 @@ def test_next_at_is_the_first_moment_every_rule_allows(
     assert decide(rules, callee, decision.next_at).ok
     for fraction in fractions:
         between = at + (decision.next_at - at) * fraction
-        assert not decide(rules, callee, between).ok
+        if between < decision.next_at:  # a fraction near 1 may round onto it
+            assert not decide(rules, callee, between).ok

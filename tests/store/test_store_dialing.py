@@ -172,7 +172,7 @@ def test_export_command_writes_the_documented_columns(store: Store, store_url: s
     assert list(rows[0]) == ["attempt_id", "campaign", "lead_id", "e164", "list_source",
                              "trunk", "caller_id", "placed_at", "answered_at", "ended_at",
                              "sip_status", "disposition", "agent_id", "abandoned",
-                             "callee_timezones"]
+                             "callee_timezones", "purpose", "script", "reason"]
     assert rows[0]["placed_at"] == "2026-11-24T10:00:00Z"
     lines = runner.invoke(app, ["export", "attempts", "--db", url, "--format", "jsonl"]).stdout
     assert json.loads(lines.splitlines()[0])["callee_timezones"] == ["Asia/Shanghai"]
