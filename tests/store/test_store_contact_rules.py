@@ -112,3 +112,29 @@ def test_a_claim_looks_past_held_back_leads_to_fill_its_limit(store: Store) -> N
     assert len(claimed) == 5
     assert all(e164.startswith("+86") for e164 in claimed)
     assert deferred["window"] == 30
+
+
+def test_the_ready_queue_gives_higher_priority_first_and_skips_stopped_sources(
+    store: Store,
+) -> None:
+    with store.write() as uow:
+        campaign_id = uow.ensure_campaign("c", default_region="CN", now=NOW)
+        lists = {source: uow.create_list(campaign_id, source=source, file_name=f"{source}.csv",
+                                         sha256=uuid.uuid4().hex, now=NOW)
+                 for source in ("shop", "vendor")}
+        uow.insert_leads([
+            NewLead(campaign_id=campaign_id, list_id=lists[source], row_number=i,
+                    e164=f"+861350000{i:04d}", raw="", attributes={}, region="CN",
+                    number_type="mobile", timezones=("Asia/Shanghai",), carrier="",
+                    created_at=NOW - timedelta(minutes=10 - i), priority=priority,
+                    segment="big" if priority else "")
+            for i, (source, priority) in enumerate([("shop", 0), ("shop", 10), ("vendor", 10),
+                                                    ("shop", 5)])
+        ])
+    policy = ContactPolicy(name="t", purpose="marketing")
+    with store.write() as uow:
+        claimed = uow.claim_leads(campaign_id=campaign_id, campaign="c", limit=10, now=NOW,
+                                  max_attempts=3, policy=policy, stopped_sources=["vendor"])
+    assert [lead.e164 for lead in claimed] == ["+8613500000001", "+8613500000003",
+                                               "+8613500000000"]
+    assert claimed[0].segment == "big"
