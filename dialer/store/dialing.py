@@ -76,9 +76,12 @@ def claim_leads(
     if policy is None:
         return _take(conn, candidates(limit))
     claimed: list[ClaimedLead] = []
-    for _ in range(_CLAIM_ROUNDS):
+    for round_ in range(_CLAIM_ROUNDS):
         wanted = limit - len(claimed)
-        rows = list(conn.execute(_locked(conn, candidates(2 * wanted + 8))))
+        # Most due leads are callable: look a little past the need at first, further once
+        # the rules have held some back (those leave the due set, so rounds move on).
+        batch = wanted + 2 if round_ == 0 else 2 * wanted + 8
+        rows = list(conn.execute(_locked(conn, candidates(batch))))
         if not rows:
             break
         history = contact_history(conn, [row.e164 for row in rows],
