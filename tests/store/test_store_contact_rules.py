@@ -6,8 +6,23 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from dialer.store import NewAttempt, NewLead, Store
+import holidays
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from dialer.store import (
+    AttemptOutcome,
+    NewAttempt,
+    NewLead,
+    Store,
+    SuppressionScope,
+    open_store,
+)
 from rules.contact import Caps, ContactPolicy
 from rules.windows import CallingWindows
 
@@ -17,7 +32,7 @@ CN = CallingWindows(name="cn-marketing", weekly=(((time(9), time(12)), (time(14)
 
 
 def seed(store: Store, rows: list[tuple[str, tuple[str, ...], dict[str, str]]],
-         campaign: str = "c") -> int:
+         campaign: str = "c", at: datetime = NOW) -> int:
     with store.write() as uow:
         campaign_id = uow.ensure_campaign(campaign, default_region="CN", now=NOW)
         list_id = uow.create_list(campaign_id, source="v", file_name="f.csv",
@@ -25,7 +40,7 @@ def seed(store: Store, rows: list[tuple[str, tuple[str, ...], dict[str, str]]],
         uow.insert_leads([
             NewLead(campaign_id=campaign_id, list_id=list_id, row_number=i, e164=e164, raw="",
                     attributes=attributes, region="", number_type="mobile", timezones=zones,
-                    carrier="", created_at=NOW - timedelta(minutes=len(rows) - i))
+                    carrier="", created_at=at - timedelta(minutes=len(rows) - i))
             for i, (e164, zones, attributes) in enumerate(rows)
         ])
     return campaign_id
@@ -138,3 +153,103 @@ def test_the_ready_queue_gives_higher_priority_first_and_skips_stopped_sources(
     assert [lead.e164 for lead in claimed] == ["+8613500000001", "+8613500000003",
                                                "+8613500000000"]
     assert claimed[0].segment == "big"
+
+
+# Property: whatever the leads, zones, histories and clock, the claim hands out no lead
+# that an independent reading of the rules forbids.
+
+_ZONE_SETS = [("Asia/Shanghai",), ("Asia/Shanghai",), ("America/New_York", "America/Chicago"),
+              ("America/Los_Angeles",), ("Europe/London", "Europe/Jersey"), ("Asia/Urumqi",)]
+_HOURS = {d: [(time(9), time(12)), (time(14), time(18))] for d in range(5)} | {5: [], 6: []}
+_CAPS = Caps(per_day=2, per_24_hours=2, per_30_days=3, min_interval=timedelta(hours=6),
+             unanswered_per_day=2)
+_POLICY = ContactPolicy(name="cn-like", purpose="marketing", windows=(CN,), caps=_CAPS,
+                        cooldowns=MappingProxyType({"rejected": timedelta(days=7),
+                                                    "abandoned": timedelta(hours=72)}),
+                        consent_required=True)
+_CN_DAYS_OFF = holidays.country_holidays("CN", years=range(2025, 2028))
+_MAKE_UP = holidays.China(years=range(2025, 2028)).weekend_workdays
+
+
+def _open(at: datetime, zone: str) -> bool:
+    local = at.astimezone(ZoneInfo(zone))
+    day = local.date()
+    if day in _CN_DAYS_OFF:
+        return False
+    weekday = 0 if day in _MAKE_UP else local.weekday()
+    moment = time(local.hour, local.minute, local.second, local.microsecond)
+    return any(start <= moment < end for start, end in _HOURS[weekday])
+
+
+_MOSTLY = st.sampled_from([True, True, True, False])
+_LEAD = st.tuples(st.sampled_from(_ZONE_SETS), _MOSTLY, _MOSTLY.map(lambda b: not b),
+                  st.lists(st.tuples(st.floats(0, 24 * 40),
+                                     st.sampled_from(["no_answer", "busy", "rejected",
+                                                      "abandoned", "answered_human"]),
+                                     st.sampled_from(["marketing", "service"])), max_size=5))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(leads=st.lists(_LEAD, min_size=1, max_size=12),
+       days=st.integers(0, 365 * 2), hours=st.floats(0, 24) | st.floats(9, 18))
+def test_no_claimed_lead_breaks_a_rule(tmp_path: Path, leads: list[tuple[
+        tuple[str, ...], bool, bool, list[tuple[float, str, str]]]], days: int,
+        hours: float) -> None:
+    # Often inside Shanghai's calling hours, where most leads live, so claims do happen.
+    now = datetime(2025, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")) + timedelta(days=days,
+                                                                            hours=hours)
+    store = open_store(f"sqlite:///{tmp_path / uuid.uuid4().hex}.db")
+    try:
+        rows = [(f"+86135{i:08d}", zones, {"consent_source": "app",
+                                           "consent_at": "2024-12-01T00:00:00Z"}
+                 if consented else {}) for i, (zones, consented, _, _) in enumerate(leads)]
+        campaign_id = seed(store, rows, at=now - timedelta(days=1))
+        history = _write_history(store, campaign_id, leads, rows, now)
+        claimed, _ = claim(store, campaign_id, _POLICY, now=now, limit=len(leads))
+    finally:
+        store.close()
+    facts = {row[0]: lead for row, lead in zip(rows, leads, strict=True)}
+    event(f"claimed {'some' if claimed else 'none'}")
+    for e164 in claimed:
+        zones, consented, suppressed, _ = facts[e164]
+        assert consented and not suppressed
+        assert all(_open(now, zone) for zone in zones)
+        _assert_caps(history[e164], now, zones[0])
+
+
+def _write_history(store: Store, campaign_id: int, leads: list[Any], rows: list[Any],
+                   now: datetime) -> dict[str, list[tuple[datetime, str, str]]]:
+    history: dict[str, list[tuple[datetime, str, str]]] = {}
+    with store.write() as uow:
+        for (e164, _, _), (_, _, suppressed, calls) in zip(rows, leads, strict=True):
+            lead = uow.find_lead(campaign_id, e164)
+            assert lead is not None
+            history[e164] = [(now - timedelta(hours=h), d, p) for h, d, p in calls]
+            for at, disposition, purpose in history[e164]:
+                attempt_id = uuid.uuid4().hex
+                uow.record_attempts([NewAttempt(
+                    attempt_id=attempt_id, campaign_id=campaign_id, lead_id=lead.id,
+                    e164=e164, trunk="t", caller_id="+862100000000", placed_at=at,
+                    purpose=purpose)])
+                uow.close_attempt(AttemptOutcome(attempt_id=attempt_id, disposition=disposition,
+                                                 ended_at=at, lead_state="ready",
+                                                 next_attempt_at=now - timedelta(hours=1)))
+            if suppressed:
+                uow.add_suppression(e164, scope=SuppressionScope.GLOBAL, campaign=None,
+                                    reason="opt-out", actor="t", now=now)
+    return history
+
+
+def _assert_caps(calls: list[tuple[datetime, str, str]], now: datetime, zone: str) -> None:
+    mine = sorted((at, d) for at, d, p in calls if p == "marketing")
+    day = now.astimezone(ZoneInfo(zone)).date()
+    today = [(at, d) for at, d in mine if at.astimezone(ZoneInfo(zone)).date() == day]
+    assert len(today) < 2
+    assert sum(d != "answered_human" for _, d in today) < 2
+    assert sum(now - at < timedelta(hours=24) for at, _ in mine) < 2
+    assert sum(now - at < timedelta(days=30) for at, _ in mine) < 3
+    assert all(now - at >= timedelta(hours=6) for at, _ in mine)
+    for at, disposition in mine:
+        rest = {"rejected": timedelta(days=7), "abandoned": timedelta(hours=72)}.get(disposition)
+        assert rest is None or at + rest <= now
