@@ -3,10 +3,11 @@ exported attempt log shows (issue 5's acceptance, end to end through the CLI).""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -49,8 +50,8 @@ retry:
 SCENARIO = """\
 agents: {count: 6, shift_end: null}   # a team around the clock: the rules decide when
 """
-WEEKLY = {**dict.fromkeys(range(5), [(time(9), time(12)), (time(13), time(20))]),
-          5: [(time(10), time(14))], 6: []}
+WEEKDAY_HOURS = ((time(9), time(12)), (time(13), time(20)))
+WEEKLY = {**dict.fromkeys(range(5), WEEKDAY_HOURS), 5: ((time(10), time(14)),), 6: ()}
 CN_HOLIDAYS = holidays.country_holidays("CN", years=2024)
 DAYS = ["2024-06-03T00:00:00+08:00", "2024-06-04T00:00:00+08:00",  # Monday, Tuesday
         "2024-06-08T00:00:00+08:00", "2024-06-10T00:00:00+08:00"]  # Saturday; a holiday
@@ -126,7 +127,8 @@ def test_a_multi_day_campaign_across_countries_keeps_every_rule(tmp_path: Path) 
         at = datetime.fromisoformat(str(row["placed_at"]).replace("Z", "+00:00"))
         by_number[str(row["e164"])].append((at, row))
         zones = row["callee_timezones"]
-        assert isinstance(zones, list) and zones
+        assert isinstance(zones, list)
+        assert zones
         assert all(in_window(at, zone) for zone in zones), (at, zones)
         assert consent[str(row["e164"])], "dialed without consent"
         assert row["purpose"] == "marketing"
@@ -148,7 +150,7 @@ def _check_caps(calls: list[tuple[datetime, dict[str, object]]]) -> None:
     for at in times:
         per_day[at.astimezone(zone).date()] += 1
     assert max(per_day.values()) <= 2
-    for earlier, later in zip(times, times[1:], strict=False):
+    for earlier, later in itertools.pairwise(times):
         assert later - earlier >= timedelta(hours=3)
     for i, at in enumerate(times):
         assert sum(1 for t in times[: i + 1] if at - t < timedelta(days=30)) <= 4
