@@ -29,6 +29,8 @@ class Explanation:
     zones: tuple[str, ...]
     is_lead: bool  # the number is one of the campaign's leads
     lead_state: str | None
+    segment: str | None  # the lead's segment ('' when none took it)
+    priority: int | None
     decision: Decision
 
 
@@ -54,6 +56,8 @@ def explain(store: Store, campaign: Campaign, number: str, at: datetime) -> Expl
     )
     return Explanation(e164=info.e164, campaign=campaign.name, at=at, zones=callee.zones,
                        is_lead=lead is not None, lead_state=lead.state if lead else None,
+                       segment=lead.segment if lead else None,
+                       priority=lead.priority if lead else None,
                        decision=decide(policy, callee, at))
 
 

@@ -68,6 +68,7 @@ def _json(result: Explanation) -> dict[str, object]:
         "number": mask(result.e164), "campaign": result.campaign,
         "at": result.at.astimezone(UTC).isoformat(), "zones": list(result.zones),
         "lead": result.is_lead, "lead_state": result.lead_state,
+        "segment": result.segment, "priority": result.priority,
         "callable": decision.ok,
         "callable_from": decision.next_at.astimezone(UTC).isoformat()
         if decision.next_at else None,
@@ -91,6 +92,9 @@ def _print(result: Explanation) -> None:
     stdout.print(table)
     if not result.is_lead:
         stdout.print("(the number is not one of this campaign's leads: consent unknown)")
+    else:
+        segment = f"segment {result.segment}" if result.segment else "no segment"
+        stdout.print(f"lead {result.lead_state}, {segment}, priority {result.priority}")
     decision = result.decision
     if decision.ok:
         stdout.print("callable now")
