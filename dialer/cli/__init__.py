@@ -18,6 +18,7 @@ from dialer.cli.rules import app as rules_app
 from dialer.cli.run import run
 from dialer.cli.simulate import simulate
 from dialer.cli.suppress import app as suppress_app
+from dialer.cli.tune import tune
 from dialer.errors import DialerError
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(rules_app, name="rules")
 app.command("run")(run)
 app.command("simulate")(simulate)
+app.command("tune")(tune)
 
 
 def main() -> None:
