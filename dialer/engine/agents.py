@@ -60,5 +60,16 @@ class AgentSkippedLead:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRecordedOptOut:
+    """The agent recorded that the callee asked never to be called again, during the call
+    or its wrap-up (`call_id` None: the agent's latest call)."""
+
+    agent_id: str
+    at: datetime
+    call_id: str | None = None
+
+
 PreviewEvent = AgentRequestedLead | AgentDialedLead | AgentSkippedLead
-AgentEvent = AgentLoggedIn | AgentReady | AgentPaused | AgentLoggedOut | PreviewEvent
+AgentEvent = (AgentLoggedIn | AgentReady | AgentPaused | AgentLoggedOut | PreviewEvent
+              | AgentRecordedOptOut)

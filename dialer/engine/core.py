@@ -31,6 +31,7 @@ from dialer.engine.agents import (
     AgentLoggedOut,
     AgentPaused,
     AgentReady,
+    AgentRecordedOptOut,
     AgentRequestedLead,
     AgentSkippedLead,
     PreviewEvent,
@@ -127,6 +128,8 @@ class Engine:
     #: Calls waiting for an agent, longest waiting first.
     waiting: dict[str, Call] = field(default_factory=dict)
     _figures: tuple[datetime, AbandonFigures] | None = None
+    #: Each agent's latest call (id, number), for dispositions recorded in wrap-up.
+    last_call_of: dict[str, tuple[str, str]] = field(default_factory=dict)
     dials: int = 0
     answers: int = 0  # answered calls that needed an agent
     abandoned: int = 0
@@ -142,6 +145,8 @@ class Engine:
             self._on_agent(event, commands)
         elif isinstance(event, PreviewEvent):
             self._on_preview(event, commands)
+        elif isinstance(event, AgentRecordedOptOut):
+            self._on_agent_opt_out(event, commands)
         else:
             self._on_call_event(event, commands)
         return commands
@@ -313,6 +318,22 @@ class Engine:
             self._serve_waiting(event.at, commands)
         self._pace(event.at, commands)
 
+    def _on_agent_opt_out(self, event: AgentRecordedOptOut, commands: list[Command]) -> None:
+        """An opt-out an agent heard: the number is suppressed at once (the ledger writes it
+        in the scope the profile says); a call still up ends as `opted_out`."""
+        latest = self.last_call_of.get(event.agent_id)
+        call_id = event.call_id or (latest[0] if latest else None)
+        if latest is None or call_id != latest[0]:
+            logger.warning("agent %s recorded an opt-out for a call they did not take",
+                           event.agent_id)
+            return
+        call = self.calls.get(call_id)
+        if call is not None:  # still up: it ends as opted_out
+            call.opted_out = True
+        e164 = latest[1]
+        commands.append(SuppressNumber(e164=e164, reason=f"opted out to agent {event.agent_id}",
+                                       at=event.at))
+
     def _serve_waiting(self, at: datetime, commands: list[Command]) -> None:
         for call in list(self.waiting.values()):
             if call.answer is AnswerKind.MACHINE:
@@ -334,6 +355,7 @@ class Engine:
         if call.scripted:
             call.transferred = True
         call.agent_id = agent_id
+        self.last_call_of[agent_id] = (call.call_id, call.lead.e164)
         commands.append(ConnectAgent(call_id=call.call_id, agent_id=agent_id))
         return True
 

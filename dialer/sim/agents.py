@@ -28,6 +28,7 @@ from dialer.engine.agents import (
     AgentLoggedOut,
     AgentPaused,
     AgentReady,
+    AgentRecordedOptOut,
     AgentRequestedLead,
 )
 from dialer.engine.commands import DeskCommand, NoLeadForAgent, PreviewLead
@@ -107,6 +108,8 @@ class SimulatedAgents:
         if agent.state not in (AgentState.ON_CALL, AgentState.READY):
             raise ValueError(f"agent {agent_id} is {agent.state}, not on a call")
         agent.state = AgentState.WRAP_UP
+        if self._team.opt_out_share and self._rng.random() < self._team.opt_out_share:
+            self._sink(AgentRecordedOptOut(agent_id=agent_id, at=self._world.now))
         wrap_up = self._team.wrap_up.draw(self._rng)
         agent.timer = self._world.schedule_in(wrap_up, partial(self._wrapped_up, agent))
 

@@ -274,6 +274,9 @@ class AgentTeam:
     wrap_up: DistField = _WRAP_UP
     breaks: tuple[Break, ...] = ()
     preview_time: DistField = _PREVIEW_TIME  # preview mode: reading a lead before dialing
+    #: Share of an agent's calls whose callee asks not to be called again (recorded in
+    #: the wrap-up).
+    opt_out_share: Annotated[float, Field(ge=0, le=1)] = 0.0
 
     def __post_init__(self) -> None:
         if self.shift_end is not None and self.shift_end <= self.shift_start:
