@@ -274,6 +274,11 @@ class Campaign:
         names = [segment.name for segment in self.segments]
         problems += [(("segments", i, "name"), f"segment {name!r} is named twice")
                      for i, name in enumerate(names) if name in names[:i]]
+        if self.purpose is Purpose.MARKETING:
+            problems += [(("segments", i, "then", "caller_ids"),
+                          "a service caller ID is never used for marketing calls")
+                         for i, s in enumerate(self.segments)
+                         if s.then.caller_ids is CallerIdPool.SERVICE]
         if self.dial.mode is DialMode.ROBOCALL:
             required = "required when dial.mode is 'robocall'"
             if self.script is None:

@@ -49,6 +49,8 @@ def build_engine(
         purpose=campaign.purpose.value,
         segment_scripts=MappingProxyType({s.name: s.script for s in segments_of(campaign)
                                           if s.script is not None}),
+        segment_lines=MappingProxyType({s.name: (s.tier, s.caller_ids)
+                                        for s in segments_of(campaign)}),
     )
     return Engine(
         settings=settings,
@@ -168,7 +170,13 @@ def line_plan(campaign: Campaign) -> LinePlan:
     wanted = CallerIdPool.SERVICE if campaign.purpose is not Purpose.MARKETING else \
         CallerIdPool.MARKETING
     numbers = tuple(c.number for c in campaign.lines.caller_ids if c.pool is wanted)
-    return LinePlan(channels=channels, caller_ids=numbers or DEFAULT_CALLER_IDS)
+    allowed = (CallerIdPool.MARKETING,) if wanted is CallerIdPool.MARKETING else \
+        tuple(CallerIdPool)  # a service number never calls for marketing
+    pools = {pool.value: tuple(c.number for c in campaign.lines.caller_ids if c.pool is pool)
+             for pool in allowed}
+    return LinePlan(channels=channels, caller_ids=numbers or DEFAULT_CALLER_IDS,
+                    tiers={trunk.name: trunk.tier.value for trunk in campaign.lines.trunks},
+                    pools=pools)
 
 
 def retry_policy(campaign: Campaign) -> RetryPolicy:

@@ -95,6 +95,13 @@ class EngineSettings:
     #: Segment -> its own script (robocall), instead of `script`.
     segment_scripts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
+    #: Segment -> (line tier, caller-ID sub-pool) its leads ask for.
+    segment_lines: Mapping[str, tuple[str | None, str | None]] = field(
+        default_factory=lambda: MappingProxyType({}))
+
+    def lines_for(self, lead: ClaimedLead) -> tuple[str | None, str | None]:
+        return self.segment_lines.get(lead.segment, (None, None))
+
     def script_for(self, lead: ClaimedLead) -> str:
         return self.segment_scripts.get(lead.segment) or self.script or ""
 
@@ -264,7 +271,8 @@ class Engine:
             self.queue.empty_until = event.at + IDLE_BACKOFF
         attempts, requests, released = [], [], []
         for lead in event.leads:
-            line = self.lines.take()
+            tier, pool = self.settings.lines_for(lead)
+            line = self.lines.take(tier=tier, pool=pool)
             if line is None:
                 released.append(lead.id)
                 continue
@@ -454,7 +462,8 @@ class Engine:
     def _dial_for(self, agent_id: str, lead: ClaimedLead, at: datetime,
                   commands: list[Command]) -> None:
         """Place the call an agent chose, bound to them (its answer is theirs)."""
-        line = None if self.closing else self.lines.take()
+        tier, pool = self.settings.lines_for(lead)
+        line = None if self.closing else self.lines.take(tier=tier, pool=pool)
         if line is None:
             self._let_go(agent_id, at, commands)
             return
