@@ -96,6 +96,9 @@ class CallEnded:
     reason: str
     q850_cause: int | None = None
     ended_by: Party = Party.NETWORK
+    #: Answered at the SIP level, but no audio came: the trunk failed the call (it was
+    #: never handed on as answered).
+    no_media: bool = False
 
 
 CallEvent = (

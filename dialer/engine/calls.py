@@ -57,6 +57,8 @@ class Outcomes:
     segments: tuple[Segment, ...] = ()  # leads are placed again after each attempt
 
     def disposition_of(self, call: Call, ended: CallEnded) -> Disposition:
+        if ended.no_media and call.answered_at is None:
+            return Disposition.NETWORK_ERROR  # the trunk's fault, not the callee's
         if call.answered_at is None:
             return classify_unanswered(sip_status=ended.sip_status, q850_cause=ended.q850_cause,
                                        announcement=call.announcement, rang=call.rang)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Final
 
@@ -32,6 +32,8 @@ from lines.telephony import (
     Party,
 )
 from rules.signals import Announcement, AnswerKind
+
+_DAY: Final = timedelta(days=1)
 
 NO_FREE_CHANNEL: Final = "no free channel"
 UNKNOWN_TRUNK: Final = "unknown trunk"
@@ -111,6 +113,10 @@ class SimulatedNetwork:
         self._rng = random.Random(stable_seed(seed, "network"))
         #: The fates drawn so far: what the callees did, whatever the engine saw.
         self.outcomes: Counter[Outcome] = Counter()
+        #: Spam marks callees gave each caller ID (`CallerIdEffects`), and the calls
+        #: each placed per simulated day.
+        self.marks: Counter[str] = Counter()
+        self._used_today: Counter[tuple[str, int]] = Counter()
 
     # --- queries ----------------------------------------------------------------------
 
@@ -139,11 +145,17 @@ class SimulatedNetwork:
             self._end(call, refusal[0], refusal[1], Party.NETWORK, deferred=True)
             return
         trunk = self._trunks.get(request.trunk)
-        failure_rate = 0.0 if trunk is None else trunk.failure_rate_at(self._world.elapsed)
+        elapsed = self._world.elapsed
+        failure_rate = 0.0 if trunk is None else trunk.failure_rate_at(elapsed)
         if trunk is not None and failure_rate and self._rng.random() < failure_rate:
             self._fail_on_trunk(call, trunk)
             return
-        call.fate = fate = self._callees.fate(request.e164, call.placed_at)
+        silent_rate = 0.0 if trunk is None else trunk.silent_rate_at(elapsed)
+        if silent_rate and self._rng.random() < silent_rate:
+            self._silent(call)
+            return
+        fate = self._screened(request, self._callees.fate(request.e164, call.placed_at))
+        call.fate = fate
         self.outcomes[fate.outcome] += 1
         self._follow(call, fate)
 
@@ -211,6 +223,31 @@ class SimulatedNetwork:
         code = trunk.failure_code
         fail = partial(self._end, call, code, reason_phrase(code), Party.NETWORK)
         call.timers.append(self._world.schedule_in(trunk.failure_delay.draw(self._rng), fail))
+
+    def _silent(self, call: _Call) -> None:
+        """The trunk "answers" but no audio ever comes; the media side gives up at once."""
+        self.outcomes[Outcome.SILENT] += 1
+        after = self._rng.uniform(3.0, 12.0)
+        end = partial(self._end, call, 200, "answered with no media", Party.NETWORK,
+                      no_media=True)
+        call.timers.append(self._world.schedule_in(after, end))
+
+    def _screened(self, request: CallRequest, fate: Fate) -> Fate:
+        """The caller ID's part: over-used numbers get marked as spam, and callees who
+        would have answered a marked number may let it ring."""
+        effects = self._scenario.caller_ids
+        caller = request.caller_id
+        day = int(self._world.elapsed / _DAY)
+        self._used_today[caller, day] += 1
+        if (effects.mark_chance and self._used_today[caller, day] > effects.tolerated_per_day
+                and self._rng.random() < effects.mark_chance):
+            self.marks[caller] += 1
+        if fate.answer_at is None:
+            return fate
+        keep = max(effects.floor, 1.0 - effects.loss_per_mark * self.marks[caller])
+        if keep < 1.0 and fate.rng.random() >= keep:
+            return replace(fate, outcome=Outcome.SCREENED, answer_at=None)
+        return fate
 
     def _follow(self, call: _Call, fate: Fate) -> None:
         """Schedule what happens before anyone answers; what would come after the ring
@@ -318,6 +355,7 @@ class SimulatedNetwork:
         q850: int | None = None,
         *,
         deferred: bool = False,
+        no_media: bool = False,
     ) -> None:
         """End the call: now (from a world callback), or at this instant but from the world
         loop (`deferred`, for commands). Later commands on it are no-ops either way."""
@@ -334,7 +372,7 @@ class SimulatedNetwork:
             self._sink(
                 CallEnded(
                     call_id=call_id, at=now, sip_status=status, reason=reason,
-                    q850_cause=q850, ended_by=by,
+                    q850_cause=q850, ended_by=by, no_media=no_media,
                 )
             )  # fmt: skip
 

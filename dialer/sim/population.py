@@ -154,6 +154,8 @@ class Outcome(enum.StrEnum):
     NO_ANSWER = "no_answer"
     NO_CHANNEL = "no_channel"  # the trunk had no free channel (or is unknown)
     TRUNK_FAILURE = "trunk_failure"
+    SILENT = "silent"  # the trunk "answered" with no media
+    SCREENED = "screened"  # would have answered, but not a call from this caller ID
 
 
 _CALL_KINDS = (Outcome.POWERED_OFF, Outcome.UNREACHABLE, Outcome.BUSY, Outcome.REJECTED)

@@ -237,12 +237,42 @@ class SimTrunk:
     failure_code: Annotated[int, Field(ge=400, le=699)] = 503
     failure_delay: DistField = _FAILURE_DELAY
     failure_windows: tuple[FailureWindow, ...] = ()
+    #: Calls "answered" with no media (a broken media path), in all or in windows.
+    silent_rate: Share = 0.0
+    silent_windows: tuple[FailureWindow, ...] = ()
 
     def failure_rate_at(self, elapsed: timedelta) -> float:
-        for window in self.failure_windows:
-            if window.start <= elapsed < window.end:
-                return window.rate
-        return self.failure_rate
+        return _rate_at(self.failure_windows, self.failure_rate, elapsed)
+
+    def silent_rate_at(self, elapsed: timedelta) -> float:
+        return _rate_at(self.silent_windows, self.silent_rate, elapsed)
+
+
+def _rate_at(windows: tuple[FailureWindow, ...], otherwise: float, elapsed: timedelta) -> float:
+    for window in windows:
+        if window.start <= elapsed < window.end:
+            return window.rate
+    return otherwise
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerIdEffects:
+    """How the number shown changes who answers (spam-marking apps, local presence).
+
+    Each call a caller ID places beyond `tolerated_per_day` in one simulated day is marked
+    as spam by its callee with `mark_chance`; each mark makes callees who would have
+    answered let it ring with `loss_per_mark` more probability (never below `floor` of
+    the answers left). A caller ID outside the callee's area (another city; by the
+    phonenumbers geocoder) keeps `nonlocal_factor` of the answers.
+    """
+
+    __pydantic_config__ = STRICT_KEYS
+
+    tolerated_per_day: PositiveInt = 30
+    mark_chance: Share = 0.0
+    loss_per_mark: Share = 0.02
+    floor: Share = 0.3
+    nonlocal_factor: Share = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,6 +333,7 @@ class Scenario:
     script: ScriptReactions = field(default_factory=ScriptReactions)
     scripts: FrozenMap[Name, ScriptReactions] = field(default_factory=empty_map)  # by name
     trunks: tuple[SimTrunk, ...] = ()  # none: any trunk name, unlimited channels
+    caller_ids: CallerIdEffects = field(default_factory=CallerIdEffects)
     agents: AgentTeam = field(default_factory=AgentTeam)
 
     def __post_init__(self) -> None:

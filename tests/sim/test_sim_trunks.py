@@ -14,6 +14,7 @@ from dialer.sim import (
     SimWorld,
     default_scenario,
 )
+from dialer.sim.scenario import CallerIdEffects
 from lines.telephony import CallEnded, CallEvent, CallRequest, Party
 
 SCENARIO = default_scenario()
@@ -106,3 +107,44 @@ def test_a_trunk_fails_calls_at_its_failure_rate() -> None:
     harness.world.run_all()
     failed = harness.network.outcomes[Outcome.TRUNK_FAILURE]
     assert abs(failed / 5000 - 0.2) < 4 * (0.2 * 0.8 / 5000) ** 0.5
+
+
+def test_silent_windows_end_calls_as_answered_with_no_media() -> None:
+    window = FailureWindow(start=timedelta(minutes=10), end=timedelta(minutes=20))
+    harness = Harness(with_trunks(SimTrunk(name="gz", silent_windows=(window,))))
+    silent: list[str] = []
+    for minute in range(30):
+        for _ in range(5):
+            call_id = harness.place(trunk="gz")
+            if 10 <= minute < 20:
+                silent.append(call_id)
+        harness.world.run_for(timedelta(minutes=1))
+    harness.world.run_all()
+    for call_id in silent:
+        ended = harness.ended(call_id)
+        assert ended.no_media
+        assert ended.sip_status == 200
+        assert len(harness.of(call_id)) == 1  # never reported as answered
+    assert harness.network.outcomes[Outcome.SILENT] == len(silent)
+    assert not any(e.no_media for e in harness.events if isinstance(e, CallEnded)
+                   and e.call_id not in silent)
+
+
+def test_over_used_caller_ids_get_marked_and_answered_less() -> None:
+    effects = CallerIdEffects(tolerated_per_day=20, mark_chance=0.5, loss_per_mark=0.05,
+                              floor=0.3)
+    harness = Harness(dataclasses.replace(SCENARIO, caller_ids=effects))
+    plain = Harness(SCENARIO)
+    for _ in range(400):  # one caller ID, one day: far over what callees tolerate
+        harness.place(trunk="any")
+        plain.place(trunk="any")
+    harness.world.run_all()
+    plain.world.run_all()
+    marks = harness.network.marks["+862000000000"]
+    assert 150 < marks < 250  # about half of the 380 calls over the tolerance
+    humans = harness.network.outcomes[Outcome.HUMAN] + harness.network.outcomes[Outcome.MACHINE]
+    before = plain.network.outcomes[Outcome.HUMAN] + plain.network.outcomes[Outcome.MACHINE]
+    assert harness.network.outcomes[Outcome.SCREENED] > 0
+    assert humans + harness.network.outcomes[Outcome.SCREENED] == before  # same fates
+    assert humans < 0.6 * before
+    assert plain.network.marks.total() == 0  # the default scenario marks nothing
