@@ -20,6 +20,7 @@ from typing import Final
 from dialer.sim.population import CalleeProfile, Callees, Fate, Outcome, stable_seed
 from dialer.sim.scenario import Scenario, ScriptReactions, SimTrunk
 from dialer.sim.world import CallRandom, SimWorld, Timer
+from lines.callerid_locality import Closeness, closeness, locality
 from lines.telephony import (
     AnswerClassified,
     CallAnswered,
@@ -245,6 +246,9 @@ class SimulatedNetwork:
         if fate.answer_at is None:
             return fate
         keep = max(effects.floor, 1.0 - effects.loss_per_mark * self.marks[caller])
+        if effects.nonlocal_factor < 1.0 and closeness(
+                locality(request.e164), locality(caller)) is not Closeness.SAME_CITY:
+            keep *= effects.nonlocal_factor
         if keep < 1.0 and fate.rng.random() >= keep:
             return replace(fate, outcome=Outcome.SCREENED, answer_at=None)
         return fate

@@ -263,7 +263,8 @@ class CallerIdEffects:
     as spam by its callee with `mark_chance`; each mark makes callees who would have
     answered let it ring with `loss_per_mark` more probability (never below `floor` of
     the answers left). A caller ID outside the callee's area (another city; by the
-    phonenumbers geocoder) keeps `nonlocal_factor` of the answers.
+    phonenumbers geocoder: `lines.callerid_locality`) keeps `nonlocal_factor` of the
+    answers.
     """
 
     __pydantic_config__ = STRICT_KEYS

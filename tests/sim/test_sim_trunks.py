@@ -148,3 +148,18 @@ def test_over_used_caller_ids_get_marked_and_answered_less() -> None:
     assert humans + harness.network.outcomes[Outcome.SCREENED] == before  # same fates
     assert humans < 0.6 * before
     assert plain.network.marks.total() == 0  # the default scenario marks nothing
+
+
+def test_callees_answer_a_local_caller_id_more() -> None:
+    effects = CallerIdEffects(nonlocal_factor=0.5)
+    counts: dict[str, int] = {}
+    for caller in ("+861012345678", "+862161234567"):  # Beijing, Shanghai fixed lines
+        harness = Harness(dataclasses.replace(SCENARIO, caller_ids=effects))
+        for i in range(600):  # Beijing mobiles (138 0013 8xxx)
+            harness.network.place(CallRequest(
+                call_id=f"c{i}", e164=f"+861380013{i:04d}", caller_id=caller, trunk="any",
+                ring_timeout=timedelta(seconds=60)))
+        harness.world.run_all()
+        counts[caller] = harness.network.outcomes[Outcome.SCREENED]
+    assert counts["+861012345678"] == 0  # local: nobody screens it out
+    assert counts["+862161234567"] > 20
