@@ -106,32 +106,40 @@ class TokenBucket:
     It starts full. Over any closed interval [t, t + T] at most floor(burst + rate × T)
     takes succeed: the tokens held at t are at most `burst`, at most rate × T arrive
     during the interval, each take spends a whole token, and tokens never go negative.
-    Arithmetic is exact (fractions of microseconds), so the bound holds to the token. A
+    Arithmetic is exact (integers scaled to the rate's fraction per microsecond), so the
+    bound holds to the token. A
     time earlier than the latest seen counts as the latest (no refill).
     """
 
     def __init__(self, rate: float, burst: float | None = None) -> None:
         self.rate = Fraction(rate)
         self.burst = Fraction(max(1.0, rate) if burst is None else burst)
-        self._tokens = self.burst
+        # Integers scaled so one token is `self._one`: the rate becomes a whole number of
+        # scaled units per microsecond, so refilling is exact and cheap.
+        self._one = self.rate.denominator * 1_000_000
+        self._per_microsecond = self.rate.numerator
+        self._cap = math.floor(self.burst * self._one)
+        self._tokens = self._cap
         self._last: datetime | None = None
 
     def available(self, at: datetime) -> int:
         """Whole tokens at `at`: how many takes would succeed now."""
-        return math.floor(self._refill(at))
+        return self._refill(at) // self._one
 
     def take(self, at: datetime) -> bool:
         """Spend one token at `at`, if there is one."""
-        if self._refill(at) < 1:
+        if self._refill(at) < self._one:
             return False
-        self._tokens -= 1
+        self._tokens -= self._one
         return True
 
-    def _refill(self, at: datetime) -> Fraction:
-        if self._last is not None and at > self._last:
-            elapsed = Fraction((at - self._last) // _MICROSECOND, 1_000_000)
-            self._tokens = min(self.burst, self._tokens + self.rate * elapsed)
-        if self._last is None or at > self._last:
+    def _refill(self, at: datetime) -> int:
+        last = self._last
+        if last is None:
+            self._last = at
+        elif at > last:
+            elapsed = (at - last) // _MICROSECOND
+            self._tokens = min(self._cap, self._tokens + self._per_microsecond * elapsed)
             self._last = at
         return self._tokens
 

@@ -151,6 +151,14 @@ def _print_report(report: RunReport) -> None:
     for name, count in report.dispositions.items():
         dispositions.add_row(name, str(count))
     stdout.print(dispositions)
+    if report.line_events:
+        events = Table(title="Trunks out of service and back")
+        for name in ("at", "trunk", "from", "to", "why"):
+            events.add_column(name)
+        for event in report.line_events:
+            events.add_row(event["at"][11:19], event["trunk"], event["from"], event["to"],
+                           event["reason"])
+        stdout.print(events)
     if report.skipped_by_rule:
         skipped = Table(title="Leads held back when due, by contact rule")
         skipped.add_column("rule")

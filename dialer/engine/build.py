@@ -20,6 +20,8 @@ from dialer.engine.lines import LinePlan
 from dialer.engine.pacing import Pacer, PreviewPacer, ProgressivePacer, RobocallPacer
 from dialer.engine.predictive import PredictivePacer, PredictiveSettings
 from dialer.errors import UsageError
+from lines.health import HealthSettings
+from lines.trunks import TrunkSettings
 from rules.abandonment import AbandonWindow
 from rules.contact import Caps as ContactCaps
 from rules.contact import ContactPolicy
@@ -164,19 +166,27 @@ def segments_of(campaign: Campaign) -> tuple[Segment, ...]:
 
 
 def line_plan(campaign: Campaign) -> LinePlan:
+    """The campaign's trunks as a failover chain of pools (each trunk's health judged by
+    the `failover` settings), and its caller IDs."""
     if campaign.lines is None:
-        return LinePlan(channels=dict(DEFAULT_CHANNELS), caller_ids=DEFAULT_CALLER_IDS)
-    channels = {trunk.name: trunk.channels for trunk in campaign.lines.trunks}
+        name, channels = next(iter(DEFAULT_CHANNELS.items()))
+        return LinePlan.single(name, channels, DEFAULT_CALLER_IDS)
+    lines = campaign.lines
+    failover = lines.failover
+    health = HealthSettings(threshold=failover.failure_threshold, min_calls=failover.min_calls,
+                            window_calls=failover.window_calls, window=failover.window,
+                            cool_off=failover.cool_off)
+    trunks = [TrunkSettings(name=t.name, channels=t.channels, cps=t.cps, tier=t.tier.value,
+                            weight=t.weight) for t in lines.trunks]
     wanted = CallerIdPool.SERVICE if campaign.purpose is not Purpose.MARKETING else \
         CallerIdPool.MARKETING
-    numbers = tuple(c.number for c in campaign.lines.caller_ids if c.pool is wanted)
+    numbers = tuple(c.number for c in lines.caller_ids if c.pool is wanted)
     allowed = (CallerIdPool.MARKETING,) if wanted is CallerIdPool.MARKETING else \
         tuple(CallerIdPool)  # a service number never calls for marketing
-    pools = {pool.value: tuple(c.number for c in campaign.lines.caller_ids if c.pool is pool)
+    pools = {pool.value: tuple(c.number for c in lines.caller_ids if c.pool is pool)
              for pool in allowed}
-    return LinePlan(channels=channels, caller_ids=numbers or DEFAULT_CALLER_IDS,
-                    tiers={trunk.name: trunk.tier.value for trunk in campaign.lines.trunks},
-                    pools=pools)
+    return LinePlan.chain(trunks, {name: tuple(members) for name, members in lines.pools.items()},
+                          lines.failover_chain, health, numbers or DEFAULT_CALLER_IDS, pools)
 
 
 def retry_policy(campaign: Campaign) -> RetryPolicy:

@@ -26,6 +26,7 @@ class Call:
     lead: ClaimedLead
     trunk: str
     placed_at: datetime
+    probe: bool = False  # a probe of a trunk coming back into service
     state: CallState = CallState.CLAIMED
     rang: bool = False
     announcement: Announcement | None = None

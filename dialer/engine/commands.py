@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dialer.store import AttemptOutcome, ClaimedLead, NewAttempt
+from lines.health import HealthChanged
 from lines.telephony import CallRequest
 from rules.number_status import NumberStatusRecord
 
@@ -134,8 +135,15 @@ class AgentReleased:
 #: What the engine tells an agent's desk in preview mode.
 DeskCommand = PreviewLead | NoLeadForAgent | AgentReleased
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineStateChanged:
+    """A trunk went out of service, began probing, or came back: log it and keep it."""
+
+    change: HealthChanged
+
+
 Command = (
     ClaimLeads | RecordAttempts | ReleaseLeads | PlaceCall | ConnectAgent | StartScript
     | PlayAbandonMessage | HangUp | CloseAttempt | SuppressNumber | AgentWrapping
-    | DeskCommand
+    | DeskCommand | LineStateChanged
 )

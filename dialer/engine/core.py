@@ -45,6 +45,7 @@ from dialer.engine.commands import (
     ConnectAgent,
     HangUp,
     LeadsClaimed,
+    LineStateChanged,
     PlaceCall,
     PlayAbandonMessage,
     RecordAttempts,
@@ -53,11 +54,12 @@ from dialer.engine.commands import (
     SuppressNumber,
     Tick,
 )
-from dialer.engine.lines import LinePlan
+from dialer.engine.lines import LinePlan, Taken
 from dialer.engine.pacing import Pacer, PaceSnapshot, Placed, Resolved, Served, TalkEnded, WrapEnded
 from dialer.engine.preview import Desk
 from dialer.engine.staff import AgentState, Staff
 from dialer.store import ClaimedLead, NewAttempt
+from lines.health import classify_failure
 from lines.telephony import (
     AnswerClassified,
     CallAnswered,
@@ -173,6 +175,8 @@ class Engine:
     # ticks and pacing
 
     def _on_tick(self, at: datetime, commands: list[Command]) -> None:
+        for change in self.lines.advance(at):
+            commands.append(LineStateChanged(change=change))
         limit = self.settings.abandon_after
         while self.waiting:
             call = next(iter(self.waiting.values()))
@@ -213,7 +217,7 @@ class Engine:
             calls_dialing=stages[_Stage.DIALING] + self.queue.claims_in_flight,
             calls_waiting=stages[_Stage.WAITING],
             calls_live=stages[_Stage.LIVE],
-            free_lines=self.lines.free - self.queue.claims_in_flight,
+            free_lines=self.lines.free(at) - self.queue.claims_in_flight,
             dials=self.dials, answers=self.answers, abandoned=self.abandoned,
             window_rate=figures.rate, window_answers=figures.live_answers,
             window_false_positives=figures.false_positives,
@@ -272,7 +276,7 @@ class Engine:
         attempts, requests, released = [], [], []
         for lead in event.leads:
             tier, pool = self.settings.lines_for(lead)
-            line = self.lines.take(tier=tier, pool=pool)
+            line = self.lines.take(event.at, tier=tier, pool=pool)
             if line is None:
                 released.append(lead.id)
                 continue
@@ -283,11 +287,12 @@ class Engine:
             commands.append(ReleaseLeads(lead_ids=tuple(released)))
         self._place(attempts, requests, event.at, commands)
 
-    def _new_call(self, lead: ClaimedLead, line: tuple[str, str],
+    def _new_call(self, lead: ClaimedLead, line: Taken,
                   at: datetime) -> tuple[NewAttempt, CallRequest]:
         call_id = self.new_id()
-        trunk, caller_id = line
-        self.calls[call_id] = Call(call_id=call_id, lead=lead, trunk=trunk, placed_at=at)
+        trunk, caller_id = line.trunk, line.caller_id
+        self.calls[call_id] = Call(call_id=call_id, lead=lead, trunk=trunk, placed_at=at,
+                                   probe=line.probe)
         self.stages[_Stage.DIALING] += 1
         return (NewAttempt(attempt_id=call_id, campaign_id=self.settings.campaign_id,
                            lead_id=lead.id, e164=lead.e164, trunk=trunk,
@@ -434,6 +439,10 @@ class Engine:
         self._move(call, Trigger.END)
         del self.calls[call.call_id]
         self.lines.release(call.trunk)
+        failed = classify_failure(event.sip_status, timed_out=False, no_media=event.no_media,
+                                  network_error=False)
+        for change in self.lines.report(event.at, call.trunk, failed=failed, probe=call.probe):
+            commands.append(LineStateChanged(change=change))
         if call.agent_id is not None:
             talked = self.staff.wrap_up(call.agent_id, event.at)
             wraps = self.staff.state_of(call.agent_id) is AgentState.WRAP_UP
@@ -463,7 +472,7 @@ class Engine:
                   commands: list[Command]) -> None:
         """Place the call an agent chose, bound to them (its answer is theirs)."""
         tier, pool = self.settings.lines_for(lead)
-        line = None if self.closing else self.lines.take(tier=tier, pool=pool)
+        line = None if self.closing else self.lines.take(at, tier=tier, pool=pool)
         if line is None:
             self._let_go(agent_id, at, commands)
             return

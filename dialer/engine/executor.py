@@ -7,6 +7,7 @@ attempt that recovery closes as `failed`, never a dial without a record).
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +22,7 @@ from dialer.engine.commands import (
     DeskCommand,
     HangUp,
     LeadsClaimed,
+    LineStateChanged,
     NoLeadForAgent,
     PlaceCall,
     PlayAbandonMessage,
@@ -33,6 +35,8 @@ from dialer.engine.commands import (
 from dialer.engine.core import Engine
 from dialer.engine.ledger import Claim, Ledger, Write
 from lines.telephony import TelephonyBackend
+
+logger = logging.getLogger(__name__)
 
 
 class Executor:
@@ -63,7 +67,13 @@ class Executor:
         queue = deque(commands)
         while queue:
             command = queue.popleft()
-            if isinstance(command, RecordAttempts | ReleaseLeads | CloseAttempt | SuppressNumber):
+            if isinstance(command, LineStateChanged):
+                change = command.change
+                logger.info("trunk %s: %s -> %s (%s)", change.trunk, change.before.value,
+                            change.after.value, change.reason)
+                self._writes.append(command)
+            elif isinstance(command, RecordAttempts | ReleaseLeads | CloseAttempt
+                            | SuppressNumber):
                 self._writes.append(command)
             elif isinstance(command, ClaimLeads):
                 queue.extendleft(reversed(self._claim(command)))

@@ -16,15 +16,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from dialer.engine.commands import CloseAttempt, RecordAttempts, ReleaseLeads, SuppressNumber
+from dialer.engine.commands import (
+    CloseAttempt,
+    LineStateChanged,
+    RecordAttempts,
+    ReleaseLeads,
+    SuppressNumber,
+)
 from dialer.errors import StoreError
 from dialer.store import ClaimedLead, Store, SuppressionScope, UnitOfWork
+from lines.health import HealthChanged
 from rules.contact import ContactPolicy
 from rules.retry import LeadState
 
 logger = logging.getLogger(__name__)
 
-Write = RecordAttempts | ReleaseLeads | CloseAttempt | SuppressNumber
+Write = RecordAttempts | ReleaseLeads | CloseAttempt | SuppressNumber | LineStateChanged
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +93,11 @@ class StoreLedger:
             uow.release_leads(write.lead_ids)
         elif isinstance(write, SuppressNumber):
             self._suppress(uow, write.e164, write.reason, write.at)
+        elif isinstance(write, LineStateChanged):
+            change = write.change
+            uow.add_line_event(campaign=self._campaign, kind="trunk", subject=change.trunk,
+                               before=change.before.value, after=change.after.value,
+                               reason=change.reason, at=change.at)
         else:
             uow.close_attempt(write.outcome)
             if write.number_status is not None:
@@ -120,6 +132,7 @@ class MemoryLedger:
         self._blocked: set[str] = set()  # suppressed or known dead
         self.recorded = 0
         self.closed = 0
+        self.line_changes: list[HealthChanged] = []
 
     def e164(self, lead_id: int) -> str:
         return f"{self._prefix}{lead_id:0{self._digits}d}"
@@ -154,6 +167,8 @@ class MemoryLedger:
                 heapq.heappush(self._due, (datetime.min.replace(tzinfo=UTC), lead_id))
         elif isinstance(write, SuppressNumber):
             self._blocked.add(write.e164)
+        elif isinstance(write, LineStateChanged):
+            self.line_changes.append(write.change)
         else:
             self._close(write)
 

@@ -136,8 +136,7 @@ def simulate_shift(campaign: Campaign, scenario: Scenario, *, pacer: str | None,
     agents = campaign.agents.count or scenario.agents.count
     if campaign.lines is None:  # as many lines as the ceiling on lines per agent allows
         lines = max(1, math.ceil(agents * dial.max_lines_per_agent))
-        engine.lines = LinePlan(channels={"sim-trunk": lines},
-                                caller_ids=engine.lines.caller_ids)
+        engine.lines = LinePlan.single("sim-trunk", lines, engine.lines.caller_ids)
     ledger = MemoryLedger()
     run_engine(engine, ledger, campaign, scenario,
                SimOptions(start=scenario.start, duration=timedelta(hours=hours), seed=seed))

@@ -37,6 +37,8 @@ class RunReport:
     abandon_window: dict[str, float] = field(default_factory=dict)
     #: Leads the contact rules held back when they were due, by the first rule that did.
     skipped_by_rule: dict[str, int] = field(default_factory=dict)
+    #: Trunks' changes of state during the run (failovers and returns), oldest first.
+    line_events: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -50,6 +52,7 @@ class RunReport:
             "invalid_share_by_source": self.sources,
             "abandon_window": self.abandon_window,
             "skipped_by_rule": self.skipped_by_rule,
+            "line_events": self.line_events,
         }
 
 
@@ -75,7 +78,18 @@ def build_report(
         sources=invalid_share_by_source(store, campaign.name),
         abandon_window=window_figures(campaign, engine, ended),
         skipped_by_rule=dict(sorted((skipped or {}).items())),
+        line_events=line_events(store, campaign.name, started, ended),
     )
+
+
+def line_events(store: Store, campaign: str, started: datetime, ended: datetime
+                ) -> list[dict[str, str]]:
+    """The trunks' changes of state between `started` and `ended`."""
+    with store.read() as uow:
+        rows = uow.line_events(campaign)
+    return [{"at": row["at"].isoformat(), "trunk": row["subject"], "from": row["before"],
+             "to": row["after"], "reason": row["reason"]}
+            for row in rows if started <= row["at"] <= ended]
 
 
 def window_figures(campaign: Campaign, engine: Engine, at: datetime) -> dict[str, float]:

@@ -36,6 +36,7 @@ from dialer.store.schema import (
     campaigns,
     lead_lists,
     leads,
+    line_events,
     number_status,
     require_aware,
     split_timezones,
@@ -95,6 +96,14 @@ class ReadUnitOfWork:
         """The id of the campaign called `name`, or None."""
         stmt = select(campaigns.c.id).where(campaigns.c.name == name)
         return cast("int | None", self._conn.execute(stmt).scalar_one_or_none())
+
+    def line_events(self, campaign: str | None = None, *, limit: int = 1000
+                    ) -> list[dict[str, Any]]:
+        """Trunks' changes of state, oldest first (all campaigns if None)."""
+        stmt = select(line_events).order_by(line_events.c.at, line_events.c.id).limit(limit)
+        if campaign is not None:
+            stmt = stmt.where(line_events.c.campaign == campaign)
+        return [dict(row._mapping) for row in self._conn.execute(stmt)]
 
     def campaign_settings(self, name: str) -> dict[str, Any] | None:
         """What the dialer remembers of campaign `name` (such as its file), or None."""

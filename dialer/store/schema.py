@@ -192,6 +192,20 @@ attempts = Table(
     Index(None, "e164", "placed_at"),  # a callee's history across campaigns
 )
 
+line_events = Table(
+    "line_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("campaign", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # trunk (caller_id later)
+    Column("subject", String(200), nullable=False),
+    Column("before", String(32), nullable=False),
+    Column("after", String(32), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Index("ix_line_events_campaign_at", "campaign", "at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

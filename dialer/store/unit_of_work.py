@@ -29,6 +29,7 @@ from dialer.store.schema import (
     audit_log,
     campaigns,
     lead_lists,
+    line_events,
     number_status,
     require_aware,
     suppressions,
@@ -286,6 +287,15 @@ class UnitOfWork(ReadUnitOfWork):
             "number_status.put", actor=actor, subject=record.e164, detail=detail, now=observed_at
         )
         return True
+
+    # lines
+
+    def add_line_event(self, *, campaign: str, kind: str, subject: str, before: str,
+                       after: str, reason: str, at: datetime) -> None:
+        """Keep a trunk's change of state (out of service, probing, back in service)."""
+        self._conn.execute(line_events.insert().values(
+            at=require_aware(at, "at"), campaign=campaign, kind=kind, subject=subject,
+            before=before, after=after, reason=reason))
 
     # audit
 

@@ -41,7 +41,7 @@ def engine(mode: DialMode = DialMode.PROGRESSIVE, channels: int = 10) -> Engine:
                                 ring_timeout=timedelta(seconds=25),
                                 abandon_after=timedelta(seconds=2), script="s"),
         pacer=RobocallPacer(5) if mode is DialMode.ROBOCALL else ProgressivePacer(),
-        lines=LinePlan(channels={"t1": channels}, caller_ids=("+862100000001",)),
+        lines=LinePlan.single("t1", channels, ("+862100000001",)),
         outcomes=Outcomes(retry=RetryPolicy()),
         new_id=lambda: next(ids),
     )

@@ -94,8 +94,9 @@ def watched(engine: Engine) -> WatchedEngine:
 
 def check(engine: WatchedEngine, at: datetime, commands: list[Command]) -> None:
     lines, tally = engine.lines, engine.tally
-    assert all(lines.in_use.get(name, 0) <= cap for name, cap in lines.channels.items())
-    assert len(engine.calls) <= sum(lines.channels.values())  # (a)
+    trunks = lines.status(at)
+    assert all(row.channels_in_use <= row.channels for row in trunks)
+    assert len(engine.calls) <= sum(row.channels for row in trunks)  # (a)
     snapshot = engine.snapshot(at)
     assert snapshot.free_lines >= 0
     agents = snapshot.agents_ready + snapshot.agents_busy
@@ -161,7 +162,7 @@ def simulate(pacer: str, run: Run) -> tuple[WatchedEngine, MemoryLedger]:
     config = campaign(pacer, run.lines_per_agent)
     ids = (f"call-{n}" for n in itertools.count())
     engine = watched(build_engine(config, 1, new_id=lambda: next(ids)))
-    engine.lines.channels = {"sim-trunk": run.channels}
+    engine.lines = LinePlan.single("sim-trunk", run.channels, engine.lines.caller_ids)
     if pacer == "greedy":
         engine.pacer = GreedyPacer()
     ledger = MemoryLedger()
@@ -202,7 +203,7 @@ def floor_engine(pacer: GreedyPacer) -> Engine:
         settings=EngineSettings(campaign_id=1, campaign="c", mode=DialMode.PREDICTIVE,
                                 max_attempts=3, ring_timeout=timedelta(seconds=25),
                                 abandon_after=timedelta(seconds=2), max_lines_per_agent=3.0),
-        pacer=pacer, lines=LinePlan(channels={"t1": 10}, caller_ids=("+862100000001",)),
+        pacer=pacer, lines=LinePlan.single("t1", 10, ("+862100000001",)),
         outcomes=Outcomes(retry=RetryPolicy()), new_id=lambda: next(ids),
     )
 

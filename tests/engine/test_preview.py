@@ -63,7 +63,7 @@ def engine(mode: DialMode = DialMode.PREVIEW, channels: int = 10) -> Engine:
                                 ring_timeout=timedelta(seconds=25),
                                 abandon_after=timedelta(seconds=2)),
         pacer=PreviewPacer() if mode is DialMode.PREVIEW else ProgressivePacer(),
-        lines=LinePlan(channels={"t1": channels}, caller_ids=("+862100000001",)),
+        lines=LinePlan.single("t1", channels, ("+862100000001",)),
         outcomes=Outcomes(retry=RetryPolicy()),
         new_id=lambda: next(ids),
     )
@@ -145,7 +145,7 @@ def test_dialing_records_the_attempt_then_places_the_call() -> None:
     assert record.attempts[0].attempt_id == place.request.call_id
     assert record.attempts[0].lead_id == 7
     assert place.request.e164 == lead(7).e164
-    assert e.lines.free == 9
+    assert e.lines.free(T0 + 5 * S) == 9
     assert state(e, "a1") is AgentState.RESERVED  # held for the answer
 
 
@@ -186,7 +186,7 @@ def test_an_unanswered_call_lets_its_agent_go() -> None:
     assert commands[1] == AgentReleased(agent_id="a1")
     assert state(e, "a1") is AgentState.READY
     assert not e.desk.held
-    assert e.lines.free == 10
+    assert e.lines.free(T0 + 26 * S) == 10
 
 
 def test_skipping_puts_the_lead_back() -> None:
