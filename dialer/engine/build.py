@@ -173,9 +173,14 @@ def line_plan(campaign: Campaign) -> LinePlan:
         return LinePlan.single(name, channels, DEFAULT_CALLER_IDS)
     lines = campaign.lines
     failover = lines.failover
+    # The engine reports a probe's success at its first sign of progress (ringing, early
+    # media, an answer: seconds after the dial), so probes go one at a time and five must
+    # pass: a round stops at its first failure (about one failed call per round on a sick
+    # trunk), a 40%-failing trunk passes a round 8% of the time, and a healed trunk is
+    # back within a cool-off and half a minute (scripts/bench_lines.py).
     health = HealthSettings(threshold=failover.failure_threshold, min_calls=failover.min_calls,
                             window_calls=failover.window_calls, window=failover.window,
-                            cool_off=failover.cool_off)
+                            cool_off=failover.cool_off, probe_calls=5, max_probes_in_flight=1)
     trunks = [TrunkSettings(name=t.name, channels=t.channels, cps=t.cps, tier=t.tier.value,
                             weight=t.weight) for t in lines.trunks]
     wanted = CallerIdPool.SERVICE if campaign.purpose is not Purpose.MARKETING else \

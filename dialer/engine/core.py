@@ -378,6 +378,8 @@ class Engine:
         call = self.calls.get(event.call_id)
         if call is None:
             return  # a late event for a call already closed
+        if call.probe and isinstance(event, CallRinging | EarlyMediaHeard | CallAnswered):
+            self._report_line(call, event.at, False, commands)  # the carrier carried it
         if isinstance(event, CallRinging):
             call.rang = True
             self._move(call, Trigger.RING)
@@ -392,6 +394,16 @@ class Engine:
             self._on_callee_acted(call, event, commands)
         elif isinstance(event, CallEnded):
             self._on_ended(call, event, commands)
+
+    def _report_line(self, call: Call, at: datetime, failed: bool,
+                     commands: list[Command]) -> None:
+        """The call's outcome for its trunk's health, once: at its end, or for a probe at
+        its first sign of progress (so a trunk coming back is judged in seconds)."""
+        if call.line_reported:
+            return
+        call.line_reported = True
+        for change in self.lines.report(at, call.trunk, failed=failed, probe=call.probe):
+            commands.append(LineStateChanged(change=change))
 
     def _on_answered(self, call: Call, at: datetime, commands: list[Command]) -> None:
         call.answered_at = at
@@ -441,8 +453,7 @@ class Engine:
         self.lines.release(call.trunk)
         failed = classify_failure(event.sip_status, timed_out=False, no_media=event.no_media,
                                   network_error=False)
-        for change in self.lines.report(event.at, call.trunk, failed=failed, probe=call.probe):
-            commands.append(LineStateChanged(change=change))
+        self._report_line(call, event.at, failed, commands)
         if call.agent_id is not None:
             talked = self.staff.wrap_up(call.agent_id, event.at)
             wraps = self.staff.state_of(call.agent_id) is AgentState.WRAP_UP
