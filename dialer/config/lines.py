@@ -11,7 +11,7 @@ import enum
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Final
@@ -183,6 +183,8 @@ class CallerId:
     pool: CallerIdPool
     kind: CallerIdKind
     daily_cap: PositiveInt = 20  # calls a day before the number rests
+    #: When we got the number: it warms up for two weeks from then (None: long ago).
+    added_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,10 +16,11 @@ from dialer.config.lines import CallerIdPool
 from dialer.engine.baselines import RatioPacer, VicidialAdaptPacer
 from dialer.engine.calls import Outcomes
 from dialer.engine.core import Engine, EngineSettings
-from dialer.engine.lines import LinePlan
+from dialer.engine.lines import LONG_AGO, LinePlan
 from dialer.engine.pacing import Pacer, PreviewPacer, ProgressivePacer, RobocallPacer
 from dialer.engine.predictive import PredictivePacer, PredictiveSettings
 from dialer.errors import UsageError
+from lines.callerid import NumberKind, NumberSpec, SubPool
 from lines.health import HealthSettings
 from lines.trunks import TrunkSettings
 from rules.abandonment import AbandonWindow
@@ -190,8 +191,14 @@ def line_plan(campaign: Campaign) -> LinePlan:
         tuple(CallerIdPool)  # a service number never calls for marketing
     pools = {pool.value: tuple(c.number for c in lines.caller_ids if c.pool is pool)
              for pool in allowed}
-    return LinePlan.chain(trunks, {name: tuple(members) for name, members in lines.pools.items()},
+    plan = LinePlan.chain(trunks, {name: tuple(members) for name, members in lines.pools.items()},
                           lines.failover_chain, health, numbers or DEFAULT_CALLER_IDS, pools)
+    plan.sub_pool = wanted.value
+    plan.numbers = tuple(  # the managed pool: a service number never calls for marketing
+        NumberSpec(number=c.number, sub_pool=SubPool(c.pool.value), kind=NumberKind(c.kind.value),
+                   added_on=c.added_on or LONG_AGO, daily_cap=c.daily_cap)
+        for c in lines.caller_ids if c.pool in allowed)
+    return plan
 
 
 def retry_policy(campaign: Campaign) -> RetryPolicy:

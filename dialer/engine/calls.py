@@ -27,6 +27,7 @@ class Call:
     trunk: str
     placed_at: datetime
     probe: bool = False  # a probe of a trunk coming back into service
+    caller_id: str = ""
     line_reported: bool = False  # its outcome was given to its trunk's health
     state: CallState = CallState.CLAIMED
     rang: bool = False

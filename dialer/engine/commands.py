@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dialer.store import AttemptOutcome, ClaimedLead, NewAttempt
+from lines.callerid import CallerIdChanged
 from lines.health import HealthChanged
 from lines.telephony import CallRequest
 from rules.number_status import NumberStatusRecord
@@ -137,9 +138,20 @@ DeskCommand = PreviewLead | NoLeadForAgent | AgentReleased
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LineStateChanged:
-    """A trunk went out of service, began probing, or came back: log it and keep it."""
+    """A trunk went out of service, began probing or came back, or a caller ID moved on
+    in its lifecycle (rested, promoted, retired, ...): log it and keep it."""
 
-    change: HealthChanged
+    change: HealthChanged | CallerIdChanged
+    at: datetime
+
+    @property
+    def kind(self) -> str:
+        return "trunk" if isinstance(self.change, HealthChanged) else "caller_id"
+
+    @property
+    def subject(self) -> str:
+        change = self.change
+        return change.trunk if isinstance(change, HealthChanged) else change.number
 
 
 Command = (

@@ -176,7 +176,7 @@ class Engine:
 
     def _on_tick(self, at: datetime, commands: list[Command]) -> None:
         for change in self.lines.advance(at):
-            commands.append(LineStateChanged(change=change))
+            commands.append(LineStateChanged(change=change, at=at))
         limit = self.settings.abandon_after
         while self.waiting:
             call = next(iter(self.waiting.values()))
@@ -276,7 +276,7 @@ class Engine:
         attempts, requests, released = [], [], []
         for lead in event.leads:
             tier, pool = self.settings.lines_for(lead)
-            line = self.lines.take(event.at, tier=tier, pool=pool)
+            line = self.lines.take(event.at, tier=tier, pool=pool, callee=lead.e164)
             if line is None:
                 released.append(lead.id)
                 continue
@@ -285,6 +285,8 @@ class Engine:
             requests.append(request)
         if released:
             commands.append(ReleaseLeads(lead_ids=tuple(released)))
+            if not requests:  # no line or caller ID for any of them: wait a little
+                self.queue.empty_until = event.at + IDLE_BACKOFF
         self._place(attempts, requests, event.at, commands)
 
     def _new_call(self, lead: ClaimedLead, line: Taken,
@@ -292,7 +294,7 @@ class Engine:
         call_id = self.new_id()
         trunk, caller_id = line.trunk, line.caller_id
         self.calls[call_id] = Call(call_id=call_id, lead=lead, trunk=trunk, placed_at=at,
-                                   probe=line.probe)
+                                   probe=line.probe, caller_id=caller_id)
         self.stages[_Stage.DIALING] += 1
         return (NewAttempt(attempt_id=call_id, campaign_id=self.settings.campaign_id,
                            lead_id=lead.id, e164=lead.e164, trunk=trunk,
@@ -403,7 +405,7 @@ class Engine:
             return
         call.line_reported = True
         for change in self.lines.report(at, call.trunk, failed=failed, probe=call.probe):
-            commands.append(LineStateChanged(change=change))
+            commands.append(LineStateChanged(change=change, at=at))
 
     def _on_answered(self, call: Call, at: datetime, commands: list[Command]) -> None:
         call.answered_at = at
@@ -454,6 +456,9 @@ class Engine:
         failed = classify_failure(event.sip_status, timed_out=False, no_media=event.no_media,
                                   network_error=False)
         self._report_line(call, event.at, failed, commands)
+        self.lines.call_ended(call.caller_id, call.placed_at,
+                              answered=call.answered_at is not None
+                              and call.answer is not AnswerKind.MACHINE)
         if call.agent_id is not None:
             talked = self.staff.wrap_up(call.agent_id, event.at)
             wraps = self.staff.state_of(call.agent_id) is AgentState.WRAP_UP
@@ -483,7 +488,8 @@ class Engine:
                   commands: list[Command]) -> None:
         """Place the call an agent chose, bound to them (its answer is theirs)."""
         tier, pool = self.settings.lines_for(lead)
-        line = None if self.closing else self.lines.take(at, tier=tier, pool=pool)
+        line = None if self.closing else self.lines.take(at, tier=tier, pool=pool,
+                                                         callee=lead.e164)
         if line is None:
             self._let_go(agent_id, at, commands)
             return

@@ -35,6 +35,7 @@ from dialer.engine.commands import (
 from dialer.engine.core import Engine
 from dialer.engine.ledger import Claim, Ledger, Write
 from lines.telephony import TelephonyBackend
+from rules.phone import mask
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +70,9 @@ class Executor:
             command = queue.popleft()
             if isinstance(command, LineStateChanged):
                 change = command.change
-                logger.info("trunk %s: %s -> %s (%s)", change.trunk, change.before.value,
-                            change.after.value, change.reason)
+                subject = command.subject if command.kind == "trunk" else mask(command.subject)
+                logger.info("%s %s: %s -> %s (%s)", command.kind, subject,
+                            change.before.value, change.after.value, change.reason)
                 self._writes.append(command)
             elif isinstance(command, RecordAttempts | ReleaseLeads | CloseAttempt
                             | SuppressNumber):

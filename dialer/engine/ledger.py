@@ -25,6 +25,7 @@ from dialer.engine.commands import (
 )
 from dialer.errors import StoreError
 from dialer.store import ClaimedLead, Store, SuppressionScope, UnitOfWork
+from lines.callerid import CallerIdChanged
 from lines.health import HealthChanged
 from rules.contact import ContactPolicy
 from rules.retry import LeadState
@@ -95,9 +96,9 @@ class StoreLedger:
             self._suppress(uow, write.e164, write.reason, write.at)
         elif isinstance(write, LineStateChanged):
             change = write.change
-            uow.add_line_event(campaign=self._campaign, kind="trunk", subject=change.trunk,
+            uow.add_line_event(campaign=self._campaign, kind=write.kind, subject=write.subject,
                                before=change.before.value, after=change.after.value,
-                               reason=change.reason, at=change.at)
+                               reason=change.reason, at=write.at)
         else:
             uow.close_attempt(write.outcome)
             if write.number_status is not None:
@@ -133,6 +134,7 @@ class MemoryLedger:
         self.recorded = 0
         self.closed = 0
         self.line_changes: list[HealthChanged] = []
+        self.caller_id_changes: list[CallerIdChanged] = []
 
     def e164(self, lead_id: int) -> str:
         return f"{self._prefix}{lead_id:0{self._digits}d}"
@@ -168,7 +170,10 @@ class MemoryLedger:
         elif isinstance(write, SuppressNumber):
             self._blocked.add(write.e164)
         elif isinstance(write, LineStateChanged):
-            self.line_changes.append(write.change)
+            if isinstance(write.change, HealthChanged):
+                self.line_changes.append(write.change)
+            else:
+                self.caller_id_changes.append(write.change)
         else:
             self._close(write)
 

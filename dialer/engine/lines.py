@@ -7,15 +7,19 @@ pools (`lines.trunks`, with each trunk's health) and its caller IDs.
   which is what moves trunks out of service and back;
 - `advance` (every tick) and `report` return the trunks' changes of state, for the log.
 
-Caller IDs are used in turn, from the sub-pool a segment asks for when it has numbers.
+Caller IDs: with a managed pool (`lines.callerid`, when the campaign lists its numbers)
+each call shows the number the pool chooses (local presence, daily and warm-up caps,
+health), and no call leaves when no number may call; the pool is reviewed at the first
+moment of each day. Without one, the default numbers are used in turn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
+from lines.callerid import CallerIdChanged, CallerIdPool, NumberSpec
 from lines.health import HealthChanged, HealthSettings
 from lines.trunks import FailoverChain, TrunkLine, TrunkPool, TrunkSettings, TrunkStatus
 
@@ -32,11 +36,22 @@ class Taken:
     probe: bool = False  # a probe of a trunk coming back into service
 
 
+LineChange = HealthChanged | CallerIdChanged
+#: The day a number counts as added on when the configuration does not say (long ago).
+LONG_AGO = date(2000, 1, 1)
+
+
 @dataclass(slots=True)
 class LinePlan:
     line: TrunkLine | TrunkPool | FailoverChain
     caller_ids: tuple[str, ...]
     pools: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sub-pool -> numbers
+    #: The managed caller-ID pool's numbers (empty: the numbers above in turn), and the
+    #: sub-pool calls show by default.
+    numbers: Sequence[NumberSpec] = ()
+    sub_pool: str = "marketing"
+    _callers: CallerIdPool | None = None
+    _reviewed: date | None = None
     _next_caller: int = 0
 
     @classmethod
@@ -59,17 +74,41 @@ class LinePlan:
         """Calls that could leave now (channels, calls per second, trunk health)."""
         return self.line.free(at)
 
-    def take(self, at: datetime, *, tier: str | None = None, pool: str | None = None
-             ) -> Taken | None:
+    def take(self, at: datetime, *, tier: str | None = None, pool: str | None = None,
+             callee: str | None = None) -> Taken | None:
         """A channel (on a trunk of `tier` first, when asked) and a caller ID (from
-        sub-pool `pool` when it has numbers); None when no trunk can carry a call now."""
+        sub-pool `pool` when it has numbers); None when no trunk can carry a call now or
+        no number may call."""
+        callers = self._pool(at)
+        chosen = None
+        if callers is not None:
+            chosen = callers.choose(callee or "", sub_pool=pool or self.sub_pool, at=at)
+            if chosen is None:
+                return None
         seized = self.line.take(at, tier=tier)
         if seized is None:
             return None
-        numbers = (self.pools.get(pool, ()) if pool is not None else ()) or self.caller_ids
-        caller = numbers[self._next_caller % len(numbers)]
-        self._next_caller += 1
+        if callers is not None and chosen is not None:
+            callers.record_call(chosen, at)
+            caller = chosen
+        else:
+            numbers = (self.pools.get(pool, ()) if pool is not None else ()) or self.caller_ids
+            caller = numbers[self._next_caller % len(numbers)]
+            self._next_caller += 1
         return Taken(trunk=seized.trunk, caller_id=caller, probe=seized.probe)
+
+    def call_ended(self, caller_id: str, placed_at: datetime, *, answered: bool) -> None:
+        """How a call showing `caller_id` went: the pool's health works from it."""
+        if self._callers is not None and caller_id in self._callers:
+            self._callers.record_outcome(caller_id, placed_at.date(), answered=answered)
+
+    def _pool(self, at: datetime) -> CallerIdPool | None:
+        if self._callers is None and self.numbers:
+            today = at.date()
+            self._callers = CallerIdPool([n for n in self.numbers if n.added_on <= today],
+                                         start=today)  # a number added later is not ours yet
+            self._reviewed = today
+        return self._callers
 
     def release(self, trunk: str) -> None:
         self.line.release(trunk)
@@ -78,8 +117,14 @@ class LinePlan:
                ) -> list[HealthChanged]:
         return self.line.report(at, trunk, failed, probe=probe)
 
-    def advance(self, at: datetime) -> list[HealthChanged]:
-        return self.line.advance(at)
+    def advance(self, at: datetime) -> list[LineChange]:
+        """Trunks' changes due by `at`; at a new day, the caller-ID pool's review."""
+        changes: list[LineChange] = list(self.line.advance(at))
+        callers = self._pool(at)
+        if callers is not None and at.date() != self._reviewed:
+            self._reviewed = at.date()
+            changes += callers.review(at.date())
+        return changes
 
     def status(self, at: datetime) -> tuple[TrunkStatus, ...]:
         return self.line.status(at)

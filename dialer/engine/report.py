@@ -13,6 +13,7 @@ from dialer.engine.core import Engine
 from dialer.intake.service import dirty_rows, rows_read
 from dialer.store import Recovery, Store
 from rules.dispositions import Disposition
+from rules.phone import mask
 
 _DEAD = {Disposition.VACANT.value, Disposition.SUSPENDED.value}
 
@@ -87,7 +88,8 @@ def line_events(store: Store, campaign: str, started: datetime, ended: datetime
     """The trunks' changes of state between `started` and `ended`."""
     with store.read() as uow:
         rows = uow.line_events(campaign)
-    return [{"at": row["at"].isoformat(), "trunk": row["subject"], "from": row["before"],
+    return [{"at": row["at"].isoformat(), "kind": row["kind"], "trunk": row["subject"]
+             if row["kind"] == "trunk" else mask(row["subject"]), "from": row["before"],
              "to": row["after"], "reason": row["reason"]}
             for row in rows if started <= row["at"] <= ended]
 

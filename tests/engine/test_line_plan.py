@@ -3,13 +3,20 @@ fail over (health from `lines.health`)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from dialer.config import parse_campaign
-from dialer.engine.build import line_plan
+from dialer.engine.build import build_engine, line_plan
+from dialer.engine.commands import RecordAttempts
+from dialer.engine.ledger import Claim, MemoryLedger, Write
 from dialer.engine.lines import LinePlan
+from dialer.engine.simulate import SimOptions, run_engine
+from dialer.sim.scenario import default_scenario
+from dialer.store import ClaimedLead
 from dialer.errors import ConfigError
 from lines.health import HealthSettings, TrunkState
 from lines.trunks import TrunkSettings
@@ -87,3 +94,38 @@ def test_a_marketing_segment_cannot_ask_for_service_caller_ids() -> None:
     with pytest.raises(ConfigError, match="never used for marketing"):
         parse_campaign({"name": "c", "compliance": "us-tcpa", "purpose": "marketing",
                         "segments": [{"name": "s", "then": {"caller_ids": "service"}}]})
+
+
+def test_a_managed_caller_id_pool_never_goes_over_a_numbers_daily_cap() -> None:
+    numbers = ["+861012345678", "+862161234567", "+862087654321", "+8675512345678"]
+    campaign = parse_campaign({
+        "name": "c", "compliance": "us-tcpa", "purpose": "marketing",
+        "dial": {"mode": "progressive", "max_attempts": 1}, "agents": {"count": 5},
+        "lines": {"trunks": [{"name": "sim-trunk", "sip": "sip:a.example", "channels": 20,
+                              "cps": 5}],
+                  "pools": {"all": ["sim-trunk"]},
+                  "caller_ids": [{"number": n, "pool": "marketing", "kind": "fixed_line",
+                                  "daily_cap": 6} for n in numbers]
+                  + [{"number": "+862888888888", "pool": "service", "kind": "fixed_line"}]},
+    })
+    engine = build_engine(campaign, 1)
+    ledger = CallerIds()
+    scenario = default_scenario()
+    run_engine(engine, ledger, campaign, scenario,
+               SimOptions(start=scenario.start, duration=timedelta(hours=2), seed=3))
+    used = Counter(ledger.shown)
+    assert set(used) <= set(numbers)  # never the service number
+    assert len(used) == 3  # one of four waits in the reserve
+    assert max(used.values()) <= 6
+    assert sum(used.values()) == 18  # then the campaign waits: caps are never exceeded
+
+
+class CallerIds(MemoryLedger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: list[str] = []
+
+    def commit(self, writes: Sequence[Write], claim: Claim | None = None) -> list[ClaimedLead]:
+        self.shown += [a.caller_id for w in writes if isinstance(w, RecordAttempts)
+                       for a in w.attempts]
+        return super().commit(writes, claim)
