@@ -148,8 +148,10 @@ def main() -> None:
     print(f"back in service      median {statistics.median(back):.0f} s, worst "
           f"{max(back):.0f} s after healing; within 2 min: "
           f"{sum(b <= 120 for b in back)} of {args.seeds} (never back: {args.seeds - len(back)})")
-    print(f"failed on trunk a    with failover {statistics.fmean(f.failed_on_a for f in managed):.0f}"
-          f" calls a run, without {statistics.fmean(f.failed_on_a for f in plain):.0f}")
+    with_failover = statistics.fmean(f.failed_on_a for f in managed)
+    without = statistics.fmean(f.failed_on_a for f in plain)
+    print(f"failed on trunk a    with failover {with_failover:.0f} calls a run, "
+          f"without {without:.0f}")
     print(f"\ntotal wall time {time.perf_counter() - began:.0f} s")
 
 
