@@ -15,9 +15,9 @@ from dialer.engine.commands import RecordAttempts
 from dialer.engine.ledger import Claim, MemoryLedger, Write
 from dialer.engine.lines import LinePlan
 from dialer.engine.simulate import SimOptions, run_engine
+from dialer.errors import ConfigError
 from dialer.sim.scenario import default_scenario
 from dialer.store import ClaimedLead
-from dialer.errors import ConfigError
 from lines.health import HealthSettings, TrunkState
 from lines.trunks import TrunkSettings
 
