@@ -31,6 +31,7 @@ from dialer.config.fields import (
     unique_problems,
 )
 from dialer.config.loader import load_yaml, parse_data
+from lines.callerid import NumberKind, SubPool
 
 
 class Transport(enum.StrEnum):
@@ -48,19 +49,9 @@ class Tier(enum.StrEnum):
     STANDARD = "standard"
 
 
-class CallerIdPool(enum.StrEnum):
-    """What a caller ID may be shown on: service calls or marketing calls."""
-
-    SERVICE = "service"
-    MARKETING = "marketing"
-
-
-class CallerIdKind(enum.StrEnum):
-    """The kind of number a caller ID is."""
-
-    FIXED_LINE = "fixed_line"
-    MOBILE = "mobile"
-    VIRTUAL = "virtual"
+# One vocabulary with the caller-ID pools that run the numbers.
+CallerIdPool = SubPool  # what a caller ID may be shown on: service or marketing calls
+CallerIdKind = NumberKind  # fixed line, mobile or virtual
 
 
 _LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

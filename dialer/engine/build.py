@@ -20,7 +20,7 @@ from dialer.engine.lines import LONG_AGO, LinePlan
 from dialer.engine.pacing import Pacer, PreviewPacer, ProgressivePacer, RobocallPacer
 from dialer.engine.predictive import PredictivePacer, PredictiveSettings
 from dialer.errors import UsageError
-from lines.callerid import NumberKind, NumberSpec, SubPool
+from lines.callerid import NumberSpec
 from lines.health import HealthSettings
 from lines.trunks import TrunkSettings
 from rules.abandonment import AbandonWindow
@@ -195,7 +195,7 @@ def line_plan(campaign: Campaign) -> LinePlan:
                           lines.failover_chain, health, numbers or DEFAULT_CALLER_IDS, pools)
     plan.sub_pool = wanted.value
     plan.numbers = tuple(  # the managed pool: a service number never calls for marketing
-        NumberSpec(number=c.number, sub_pool=SubPool(c.pool.value), kind=NumberKind(c.kind.value),
+        NumberSpec(number=c.number, sub_pool=c.pool, kind=c.kind,
                    added_on=c.added_on or LONG_AGO, daily_cap=c.daily_cap)
         for c in lines.caller_ids if c.pool in allowed)
     return plan
