@@ -102,6 +102,27 @@ class LinePlan:
         if self._callers is not None and caller_id in self._callers:
             self._callers.record_outcome(caller_id, placed_at.date(), answered=answered)
 
+    def replay(self, history: Iterable[tuple[str, datetime, bool]], today: date) -> None:
+        """Rebuild the caller-ID pool from earlier calls (number, placed at, answered by a
+        person; oldest first, in the pool's time zone): each earlier day is reviewed in
+        turn as it was, so a multi-day campaign keeps each number's lifecycle."""
+        calls = [(n, at, answered) for n, at, answered in history
+                 if any(spec.number == n for spec in self.numbers)]
+        if not self.numbers or not calls:
+            return
+        first = calls[0][1].date()
+        self._callers = pool = CallerIdPool(
+            [n for n in self.numbers if n.added_on <= first], start=first)
+        day = first
+        for number, at, answered in calls:
+            while day < at.date():
+                day = date.fromordinal(day.toordinal() + 1)
+                pool.review(day)
+            if number in pool:
+                pool.record_call(number, at)
+                pool.record_outcome(number, at.date(), answered=answered)
+        self._reviewed = day if day >= today else None  # today's review comes at the start
+
     def _pool(self, at: datetime) -> CallerIdPool | None:
         if self._callers is None and self.numbers:
             today = at.date()
@@ -121,7 +142,11 @@ class LinePlan:
         """Trunks' changes due by `at`; at a new day, the caller-ID pool's review."""
         changes: list[LineChange] = list(self.line.advance(at))
         callers = self._pool(at)
-        if callers is not None and at.date() != self._reviewed:
+        if callers is not None and self._reviewed is not None and at.date() > self._reviewed:
+            while self._reviewed < at.date():  # every day in between is reviewed, in turn
+                self._reviewed = date.fromordinal(self._reviewed.toordinal() + 1)
+                changes += callers.review(self._reviewed)
+        elif callers is not None and self._reviewed is None:
             self._reviewed = at.date()
             changes += callers.review(at.date())
         return changes

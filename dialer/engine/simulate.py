@@ -69,6 +69,7 @@ def run_simulated(
                                max_attempts=campaign.dial.max_attempts)
     engine = build_engine(campaign, campaign_id)  # call ids: UUIDs, unique in every store
     load_abandon_history(store, campaign.name, engine.abandonment, options.start)
+    load_caller_id_history(store, engine, options.start)
     ledger = StoreLedger(store, campaign=campaign.name, policy=contact_policy(campaign),
                          opt_out_scope=SuppressionScope(campaign.compliance.opt_out_scope.value),
                          stopped_sources=campaign.stopped_sources)
@@ -76,6 +77,27 @@ def run_simulated(
     return build_report(store, campaign, engine, recovery=recovery, started=options.start,
                         ended=ended, seed=options.seed, window=options.duration,
                         skipped=ledger.deferred)
+
+
+#: How far back the caller-ID pool's history is replayed (a number's life and more).
+CALLER_ID_HISTORY = timedelta(days=120)
+#: Outcomes in which a person answered (what a number's answer rate counts).
+_PERSON_ANSWERED = frozenset({Disposition.ANSWERED_HUMAN, Disposition.COMPLETED,
+                              Disposition.TRANSFERRED, Disposition.OPTED_OUT,
+                              Disposition.ABANDONED})
+
+
+def load_caller_id_history(store: Store, engine: Engine, now: datetime) -> None:
+    """Rebuild the campaign's caller-ID pool from the calls that showed its numbers (in
+    any campaign), so each number's caps, health and lifecycle carry over between runs."""
+    numbers = [spec.number for spec in engine.lines.numbers]
+    if not numbers:
+        return
+    with store.read() as uow:
+        rows = uow.caller_id_history(numbers, since=now - CALLER_ID_HISTORY)
+    zone = now.tzinfo
+    engine.lines.replay(((number, at.astimezone(zone), disposition in _PERSON_ANSWERED)
+                         for number, at, disposition in rows), now.date())
 
 
 def load_abandon_history(store: Store, campaign: str, window: AbandonWindow,

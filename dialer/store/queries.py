@@ -105,6 +105,19 @@ class ReadUnitOfWork:
             stmt = stmt.where(line_events.c.campaign == campaign)
         return [dict(row._mapping) for row in self._conn.execute(stmt)]
 
+    def caller_id_history(self, numbers: Collection[str], *, since: datetime
+                          ) -> list[tuple[str, datetime, str | None]]:
+        """Calls that showed any of `numbers` since `since`, in every campaign, oldest
+        first: (caller ID, placed at, disposition)."""
+        if not numbers:
+            return []
+        stmt = (select(attempts.c.caller_id, attempts.c.placed_at, attempts.c.disposition)
+                .where(attempts.c.caller_id.in_(sorted(numbers)),
+                       attempts.c.placed_at >= require_aware(since, "since"))
+                .order_by(attempts.c.placed_at, attempts.c.attempt_id))
+        return [(row.caller_id, row.placed_at, row.disposition)
+                for row in self._conn.execute(stmt)]
+
     def campaign_settings(self, name: str) -> dict[str, Any] | None:
         """What the dialer remembers of campaign `name` (such as its file), or None."""
         stmt = select(campaigns.c.settings).where(campaigns.c.name == name)
