@@ -13,6 +13,7 @@ import typer
 from dialer.cli.config_cmd import app as config_app
 from dialer.cli.export import app as export_app
 from dialer.cli.leads import app as leads_app
+from dialer.cli.lines import app as lines_app
 from dialer.cli.numbers import app as numbers_app
 from dialer.cli.rules import app as rules_app
 from dialer.cli.run import run
@@ -34,6 +35,7 @@ app.add_typer(numbers_app, name="numbers")
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
 app.add_typer(rules_app, name="rules")
+app.add_typer(lines_app, name="lines")
 app.command("run")(run)
 app.command("simulate")(simulate)
 app.command("tune")(tune)

@@ -102,26 +102,38 @@ class LinePlan:
         if self._callers is not None and caller_id in self._callers:
             self._callers.record_outcome(caller_id, placed_at.date(), answered=answered)
 
-    def replay(self, history: Iterable[tuple[str, datetime, bool]], today: date) -> None:
+    def replay(self, history: Iterable[tuple[str, datetime, bool]], today: date,
+               marks: Iterable[tuple[str, int, datetime]] = ()) -> None:
         """Rebuild the caller-ID pool from earlier calls (number, placed at, answered by a
-        person; oldest first, in the pool's time zone): each earlier day is reviewed in
-        turn as it was, so a multi-day campaign keeps each number's lifecycle."""
-        calls = [(n, at, answered) for n, at, answered in history
-                 if any(spec.number == n for spec in self.numbers)]
-        if not self.numbers or not calls:
+        person) and marks reports (number, tally, reported at), in the pool's time zone:
+        each earlier day is reviewed in turn as it was, so a multi-day campaign keeps each
+        number's lifecycle."""
+        ours = {spec.number for spec in self.numbers}
+        events = sorted([(at, 0, n, answered, 0) for n, at, answered in history if n in ours]
+                        + [(at, 1, n, False, count) for n, count, at in marks if n in ours])
+        if not events:
             return
-        first = calls[0][1].date()
+        first = min(events[0][0].date(), today)
         self._callers = pool = CallerIdPool(
             [n for n in self.numbers if n.added_on <= first], start=first)
         day = first
-        for number, at, answered in calls:
+        for at, kind, number, answered, count in events:
             while day < at.date():
                 day = date.fromordinal(day.toordinal() + 1)
                 pool.review(day)
-            if number in pool:
+            if number not in pool:
+                continue  # added after the history starts
+            if kind:
+                pool.record_marks(number, count, at)
+            else:
                 pool.record_call(number, at)
                 pool.record_outcome(number, at.date(), answered=answered)
-        self._reviewed = day if day >= today else None  # today's review comes at the start
+        self._reviewed = day  # the days since are reviewed at the next `advance`
+
+    @property
+    def callers(self) -> CallerIdPool | None:
+        """The managed caller-ID pool, once a call or a replay made it."""
+        return self._callers
 
     def _pool(self, at: datetime) -> CallerIdPool | None:
         if self._callers is None and self.numbers:

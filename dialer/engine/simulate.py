@@ -82,7 +82,7 @@ def run_simulated(
 #: How far back the caller-ID pool's history is replayed (a number's life and more).
 CALLER_ID_HISTORY = timedelta(days=120)
 #: Outcomes in which a person answered (what a number's answer rate counts).
-_PERSON_ANSWERED = frozenset({Disposition.ANSWERED_HUMAN, Disposition.COMPLETED,
+PERSON_ANSWERED = frozenset({Disposition.ANSWERED_HUMAN, Disposition.COMPLETED,
                               Disposition.TRANSFERRED, Disposition.OPTED_OUT,
                               Disposition.ABANDONED})
 
@@ -95,9 +95,12 @@ def load_caller_id_history(store: Store, engine: Engine, now: datetime) -> None:
         return
     with store.read() as uow:
         rows = uow.caller_id_history(numbers, since=now - CALLER_ID_HISTORY)
+        marks = uow.caller_id_marks(numbers)
     zone = now.tzinfo
-    engine.lines.replay(((number, at.astimezone(zone), disposition in _PERSON_ANSWERED)
-                         for number, at, disposition in rows), now.date())
+    engine.lines.replay(((number, at.astimezone(zone), disposition in PERSON_ANSWERED)
+                         for number, at, disposition in rows if at <= now), now.date(),
+                        [(number, count, at.astimezone(zone)) for number, count, at in marks
+                         if at <= now])
 
 
 def load_abandon_history(store: Store, campaign: str, window: AbandonWindow,

@@ -33,6 +33,7 @@ from dialer.store.records import (
 from dialer.store.schema import (
     attempts,
     audit_log,
+    caller_id_marks,
     campaigns,
     lead_lists,
     leads,
@@ -117,6 +118,14 @@ class ReadUnitOfWork:
                 .order_by(attempts.c.placed_at, attempts.c.attempt_id))
         return [(row.caller_id, row.placed_at, row.disposition)
                 for row in self._conn.execute(stmt)]
+
+    def caller_id_marks(self, numbers: Collection[str]) -> list[tuple[str, int, datetime]]:
+        """Marks reported for any of `numbers`, oldest first: (number, marks, reported at)."""
+        if not numbers:
+            return []
+        stmt = (select(caller_id_marks).where(caller_id_marks.c.number.in_(sorted(numbers)))
+                .order_by(caller_id_marks.c.reported_at, caller_id_marks.c.id))
+        return [(row.number, row.marks, row.reported_at) for row in self._conn.execute(stmt)]
 
     def campaign_settings(self, name: str) -> dict[str, Any] | None:
         """What the dialer remembers of campaign `name` (such as its file), or None."""

@@ -206,6 +206,17 @@ line_events = Table(
     Index("ix_line_events_campaign_at", "campaign", "at"),
 )
 
+caller_id_marks = Table(  # a tally per report: the latest one counts
+    "caller_id_marks",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("number", String(32), nullable=False),
+    Column("marks", Integer, nullable=False),
+    Column("reported_at", UTCDateTime, nullable=False),
+    Column("source", String(200), nullable=False),
+    Index("ix_caller_id_marks_number_reported_at", "number", "reported_at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

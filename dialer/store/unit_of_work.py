@@ -27,6 +27,7 @@ from dialer.store.records import (
 from dialer.store.schema import (
     TIMEZONE_SEPARATOR,
     audit_log,
+    caller_id_marks,
     campaigns,
     lead_lists,
     line_events,
@@ -296,6 +297,18 @@ class UnitOfWork(ReadUnitOfWork):
         self._conn.execute(line_events.insert().values(
             at=require_aware(at, "at"), campaign=campaign, kind=kind, subject=subject,
             before=before, after=after, reason=reason))
+
+    def add_caller_id_marks(self, marks: Mapping[str, int], *, source: str, actor: str,
+                            now: datetime) -> None:
+        """Spam marks reported for caller IDs (tallies, as the marking service shows them),
+        with an audit entry."""
+        now = require_aware(now, "now")
+        if marks:
+            self._conn.execute(caller_id_marks.insert(), [
+                {"number": number, "marks": count, "reported_at": now, "source": source}
+                for number, count in sorted(marks.items())])
+        self.audit("caller_ids.marks", actor=actor, subject=f"marks:{source}",
+                   detail={"numbers": len(marks), "marks": sum(marks.values())}, now=now)
 
     # audit
 
