@@ -15,7 +15,7 @@ moment of each day. Without one, the default numbers are used in turn.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -129,6 +129,14 @@ class LinePlan:
                 pool.record_call(number, at)
                 pool.record_outcome(number, at.date(), answered=answered)
         self._reviewed = day  # the days since are reviewed at the next `advance`
+
+    def record_marks(self, marks: Mapping[str, int], at: datetime) -> None:
+        """Spam marks a marking service reports (tallies), for the pool's numbers."""
+        callers = self._pool(at)
+        if callers is not None:
+            for number, count in marks.items():
+                if number in callers:
+                    callers.record_marks(number, count, at)
 
     @property
     def callers(self) -> CallerIdPool | None:

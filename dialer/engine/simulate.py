@@ -158,7 +158,11 @@ def run_engine(
                         on_wrap_up=agents.call_finished if agents else None,
                         on_connect=agents.call_started if agents else None,
                         on_desk=agents.desk if agents else None)
-    _loop(world, inbox, engine, executor, options, on_progress)
+    def report_marks(at: datetime) -> None:  # the marking service's daily report
+        if scenario.caller_ids.reported and network.marks:
+            engine.lines.record_marks(network.marks, at)
+
+    _loop(world, inbox, engine, executor, options, on_progress, report_marks)
     engine.staff.close_books(world.now)
     return world.now.astimezone(options.start.tzinfo)
 
@@ -170,10 +174,12 @@ def _loop(
     executor: Executor,
     options: SimOptions,
     on_progress: Progress | None,
+    on_new_day: Callable[[datetime], None],
 ) -> None:
     end = options.start + options.duration
     now = options.start
     next_report = now
+    day = now.date()
     while now < end or engine.busy:
         if now > end + SETTLE_LIMIT:
             raise SimulationError(
@@ -185,6 +191,9 @@ def _loop(
             engine.staff.close_window(end)
         engine.closing = now >= end
         _advance(world, inbox, engine, executor, now)
+        if now.date() != day:
+            day = now.date()
+            on_new_day(now)
         executor.execute(engine.handle(Tick(at=now)))
         if on_progress is not None and now >= next_report:
             on_progress(engine, now)

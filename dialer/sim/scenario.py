@@ -274,6 +274,8 @@ class CallerIdEffects:
     loss_per_mark: Share = 0.02
     floor: Share = 0.3
     nonlocal_factor: Share = 1.0
+    #: A marking service reports each caller ID's marks to the dialer every morning.
+    reported: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
