@@ -5,10 +5,11 @@ Method: the real engine runs a robocall campaign that wants about 1,000 calls a 
 trunk allows that many; an in-memory supply of Chinese mobile numbers; callees answer
 alike at every hour, 70% of them when they trust the number) for 10 simulated days on
 the simulated network, showing 20 marketing caller IDs from 10 cities. Callees mark a
-caller ID as spam (`CallerIdEffects`): each call a number places beyond 30 in one day is marked with 10%
-chance, and each mark makes 2% more of the callees who would have answered let it ring
-(never fewer than 30% of them answer); callees answer numbers from another city 85% as
-often; a marking service reports the marks every morning. Each seed runs twice:
+caller ID as spam (`CallerIdEffects`): each call a number places beyond 30 in one day is
+marked with 10% chance, and each mark makes 2% more of the callees who would have
+answered let it ring (never fewer than 30% of them answer); callees answer numbers from
+another city 85% as often; a marking service reports the marks every morning. Each seed
+runs twice:
 
 - managed: the campaign's caller-ID pool (`lines.callerid`: local presence, 20 calls a day
   per number, a quarter in reserve, the daily review resting marked or weak numbers);
