@@ -124,7 +124,15 @@ def _live_view(engine: Engine, now: datetime) -> Group:
                   f"{engine.outcomes.abandon_rate:.2%}",
                   f"{window.figures(now).rate:.2%} ({window.window / timedelta(hours=1):g} h)",
                   top or "-")
-    return Group(table)
+    trunks = Table(title="Trunks")
+    for name in ("trunk", "state", "channels", "failed (window)"):
+        trunks.add_column(name)
+    for row in engine.lines.status(now):
+        style = {"out": "red", "probing": "yellow"}.get(row.state.value, "green")
+        trunks.add_row(row.trunk, f"[{style}]{row.state.value}[/]",
+                       f"{row.channels_in_use}/{row.channels}",
+                       f"{row.failures_in_window}/{row.calls_in_window}")
+    return Group(table, trunks)
 
 
 def _print_report(report: RunReport) -> None:
