@@ -141,11 +141,14 @@ class Trunk:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Failover:
-    """When a pool counts as failing, and which pool takes over.
+    """When a trunk counts as failing, and which pool takes over.
 
-    A pool fails when at least `min_calls` of its last `window_calls` calls (within
-    `window`) were placed and more than `failure_threshold` of them failed; it is then
-    skipped for `cool_off` before a probe call tries it again.
+    Each trunk keeps a window of its last `window_calls` calls placed within `window`;
+    once the window holds at least `min_calls` calls and more than `failure_threshold` of
+    them failed on the carrier's side (5xx, 408, timeouts, no media), the trunk is taken
+    out and its pool's traffic goes to the next trunk or pool in `chain`. After
+    `cool_off` it is probed with single calls and comes back when they pass
+    (`lines.health`).
     """
 
     __pydantic_config__ = STRICT_KEYS
