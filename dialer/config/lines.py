@@ -1,7 +1,8 @@
 """Line pools: the SIP trunks, how they are grouped and failed over, and the caller IDs.
 
 Secrets never live in these files: a trunk names the environment variable that holds its
-password (`password_env`), and a `password` key is refused with a message saying so.
+password (`password_env`) or a secrets file holding it (`password_file`), and a `password`
+key is refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from pathlib import Path
 from typing import Annotated, Final
 
 import phonenumbers
-from pydantic import AfterValidator, BeforeValidator, Field, PositiveFloat, PositiveInt
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+)
 from pydantic_core import PydanticCustomError
 
 from dialer.config.fields import (
@@ -30,7 +38,8 @@ from dialer.config.fields import (
     show_value,
     unique_problems,
 )
-from dialer.config.loader import load_yaml, parse_data
+from dialer.config.loader import base_dir_of, load_yaml, parse_data
+from dialer.errors import ConfigError
 from lines.callerid import NumberKind, SubPool
 
 
@@ -106,6 +115,14 @@ def _parse_e164(value: object) -> str:
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+def _beside(value: object, info: ValidationInfo) -> object:
+    """A relative path is relative to the file the settings came from."""
+    base_dir = base_dir_of(info)
+    if isinstance(value, str) and base_dir is not None and not Path(value).is_absolute():
+        return base_dir / value
+    return value
+
+
 SipUri = Annotated[str, AfterValidator(_check_sip_uri)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 Codec = Annotated[str, AfterValidator(_check_codec)]
@@ -123,6 +140,8 @@ class Trunk:
     registrar: SipUri | None = None
     username: str | None = None
     password_env: EnvName | None = None  # the environment variable holding the password
+    #: Or a secrets file holding only the password (relative to the lines file).
+    password_file: Annotated[Path, BeforeValidator(_beside)] | None = None
     transport: Transport = Transport.UDP
     codecs: Annotated[tuple[Codec, ...], Field(min_length=1)] = ("PCMA", "PCMU")
     tier: Tier = Tier.STANDARD
@@ -132,11 +151,24 @@ class Trunk:
     weight: PositiveInt = 1  # share of calls among trunks of one pool
 
     def __post_init__(self) -> None:
-        raise_problems(unique_problems(("codecs",), self.codecs, "codec"))
+        problems = unique_problems(("codecs",), self.codecs, "codec")
+        if self.password_env is not None and self.password_file is not None:
+            problems.append((("password_file",), "give 'password_env' or 'password_file', "
+                             "not both"))
+        raise_problems(problems)
 
     def password(self) -> str | None:
-        """The trunk's password, read from its environment variable when asked."""
-        return None if self.password_env is None else os.environ.get(self.password_env)
+        """The trunk's password, read from its environment variable or secrets file when
+        asked (never kept in the configuration; a missing file is a ConfigError)."""
+        if self.password_env is not None:
+            return os.environ.get(self.password_env)
+        if self.password_file is None:
+            return None
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"trunk {self.name}: cannot read its password file "
+                              f"{self.password_file}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

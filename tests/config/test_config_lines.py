@@ -178,3 +178,33 @@ def test_failover_min_calls_within_window(tmp_path: Path) -> None:
                 "failover": {"min_calls": 200},
             }
         )
+
+
+def test_a_password_can_come_from_a_secrets_file_beside_the_lines_file(tmp_path: Path) -> None:
+    (tmp_path / "carrier-a.secret").write_text("s3cret\n", encoding="utf-8")
+    (tmp_path / "lines.yaml").write_text(textwrap.dedent("""\
+        trunks:
+          - {name: a, sip: "sip:a.example.com", password_file: carrier-a.secret,
+             channels: 1, cps: 1}
+          - {name: b, sip: "sip:b.example.com", password_file: missing.secret,
+             channels: 1, cps: 1}
+        pools: {main: [a, b]}
+        """), encoding="utf-8")
+    lines = load_lines(tmp_path / "lines.yaml")
+    assert lines.trunk("a").password() == "s3cret"
+    assert "s3cret" not in repr(lines)
+    with pytest.raises(ConfigError, match="trunk b: cannot read its password file"):
+        lines.trunk("b").password()
+
+
+def test_a_password_env_and_file_together_are_refused(tmp_path: Path) -> None:
+    message = lines_error(
+        tmp_path,
+        """\
+        trunks:
+          - {name: a, sip: "sip:a.example.com", password_env: A_PASS, password_file: a.secret,
+             channels: 1, cps: 1}
+        pools: {main: [a]}
+        """,
+    )
+    assert "not both" in message
