@@ -32,16 +32,12 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from rules.dispositions import Disposition
+from rules.dispositions import PERSON_ANSWERED, Disposition
 from rules.windows import CallingWindows, check_windows
 
 DAY = timedelta(days=1)
 #: Outcomes in which no person took the call (for `unanswered_per_day`).
-UNANSWERED = frozenset({
-    Disposition.NO_ANSWER, Disposition.BUSY, Disposition.REJECTED, Disposition.POWERED_OFF,
-    Disposition.UNREACHABLE, Disposition.ANSWERED_MACHINE, Disposition.VACANT,
-    Disposition.SUSPENDED, Disposition.NETWORK_ERROR, Disposition.FAILED,
-})
+UNANSWERED = frozenset(Disposition) - PERSON_ANSWERED
 _ROUNDS = 12  # `decide`: at most this many moves to a later moment
 
 

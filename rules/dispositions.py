@@ -23,3 +23,10 @@ class Disposition(enum.StrEnum):
     COMPLETED = "completed"  # the script ran to its end
     TRANSFERRED = "transferred"  # the call was handed to an agent or queue
     FAILED = "failed"  # our side failed (a worker crashed, a command errored)
+
+
+#: Outcomes in which a person took the call (what answer rates count as answered).
+PERSON_ANSWERED = frozenset({
+    Disposition.ANSWERED_HUMAN, Disposition.COMPLETED, Disposition.TRANSFERRED,
+    Disposition.OPTED_OUT, Disposition.ABANDONED,
+})

@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rules.dispositions import Disposition
+from rules.dispositions import PERSON_ANSWERED, Disposition
 from rules.tuning_hours import Change, Hours, Rate, propose_hours
 
 D = Disposition
-ANSWERED = frozenset({D.ANSWERED_HUMAN, D.COMPLETED, D.TRANSFERRED, D.OPTED_OUT, D.ABANDONED})
+ANSWERED = PERSON_ANSWERED
 NO_VERDICT = frozenset({D.NETWORK_ERROR, D.FAILED})
 COMPLAINT_WORDS = ("complaint", "投诉")
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,9 +38,10 @@ from dialer.config import parse_campaign  # noqa: E402
 from dialer.engine.build import build_engine  # noqa: E402
 from dialer.engine.commands import CloseAttempt  # noqa: E402
 from dialer.engine.ledger import Claim, MemoryLedger, Write  # noqa: E402
-from dialer.engine.simulate import PERSON_ANSWERED, SimOptions, run_engine  # noqa: E402
+from dialer.engine.simulate import SimOptions, run_engine  # noqa: E402
 from dialer.sim.scenario import CallerIdEffects, default_scenario  # noqa: E402
 from dialer.store import ClaimedLead  # noqa: E402
+from rules.dispositions import PERSON_ANSWERED  # noqa: E402
 
 CITIES = ["+861012345678", "+862161234567", "+862087654321", "+8675512345678",
           "+8657112345678", "+862812345678", "+862712345678", "+862512345678",

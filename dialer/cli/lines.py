@@ -22,10 +22,11 @@ from dialer.cli.common import (
 )
 from dialer.clock import SystemClock
 from dialer.engine.build import line_plan
-from dialer.engine.simulate import CALLER_ID_HISTORY, PERSON_ANSWERED
+from dialer.engine.simulate import CALLER_ID_HISTORY
 from dialer.errors import UsageError
 from lines.callerid_health import MarksFileError, parse_marks_csv
 from lines.trunks import TrunkStatus
+from rules.dispositions import PERSON_ANSWERED
 from rules.phone import mask
 
 app = typer.Typer(help="Trunks and caller IDs: their state, and spam marks.",

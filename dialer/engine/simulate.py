@@ -29,7 +29,7 @@ from dialer.sim.world import SimWorld
 from dialer.store import Store, SuppressionScope
 from lines.telephony import CallEvent
 from rules.abandonment import AbandonWindow
-from rules.dispositions import Disposition
+from rules.dispositions import PERSON_ANSWERED, Disposition
 
 TICK = timedelta(seconds=1)
 #: Calls still up this long after the dialing window mean the world lost a call: stop.
@@ -81,10 +81,6 @@ def run_simulated(
 
 #: How far back the caller-ID pool's history is replayed (a number's life and more).
 CALLER_ID_HISTORY = timedelta(days=120)
-#: Outcomes in which a person answered (what a number's answer rate counts).
-PERSON_ANSWERED = frozenset({Disposition.ANSWERED_HUMAN, Disposition.COMPLETED,
-                              Disposition.TRANSFERRED, Disposition.OPTED_OUT,
-                              Disposition.ABANDONED})
 
 
 def load_caller_id_history(store: Store, engine: Engine, now: datetime) -> None:
