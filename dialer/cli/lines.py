@@ -22,11 +22,10 @@ from dialer.cli.common import (
 )
 from dialer.clock import SystemClock
 from dialer.engine.build import line_plan
-from dialer.engine.simulate import CALLER_ID_HISTORY
+from dialer.engine.simulate import load_caller_id_history
 from dialer.errors import UsageError
 from lines.callerid_health import MarksFileError, parse_marks_csv
 from lines.trunks import TrunkStatus
-from rules.dispositions import PERSON_ANSWERED
 from rules.phone import mask
 
 app = typer.Typer(help="Trunks and caller IDs: their state, and spam marks.",
@@ -48,14 +47,9 @@ def status(
         zone = region_zone(config.region)
         now = _moment(at, zone)
         plan = line_plan(config)
-        numbers = [spec.number for spec in plan.numbers]
+        load_caller_id_history(store, plan, now)
         with store.read() as uow:
-            history = uow.caller_id_history(numbers, since=now - CALLER_ID_HISTORY)
-            marks = uow.caller_id_marks(numbers)
             events = uow.line_events(config.name, limit=100_000)
-    plan.replay(((n, t.astimezone(zone), d in PERSON_ANSWERED) for n, t, d in history
-                 if t <= now), now.date(),
-                [(n, c, t.astimezone(zone)) for n, c, t in marks if t <= now])
     plan.advance(now)
     trunks = _trunks(plan.status(now), [e for e in events if e["kind"] == "trunk"
                                         and e["at"] <= now])

@@ -20,6 +20,7 @@ from dialer.engine.commands import Tick
 from dialer.engine.core import Engine
 from dialer.engine.executor import Executor
 from dialer.engine.ledger import Ledger, StoreLedger
+from dialer.engine.lines import LinePlan
 from dialer.engine.report import RunReport, build_report
 from dialer.errors import DialerError, UsageError
 from dialer.sim.agents import SimulatedAgents
@@ -69,7 +70,7 @@ def run_simulated(
                                max_attempts=campaign.dial.max_attempts)
     engine = build_engine(campaign, campaign_id)  # call ids: UUIDs, unique in every store
     load_abandon_history(store, campaign.name, engine.abandonment, options.start)
-    load_caller_id_history(store, engine, options.start)
+    load_caller_id_history(store, engine.lines, options.start)
     ledger = StoreLedger(store, campaign=campaign.name, policy=contact_policy(campaign),
                          opt_out_scope=SuppressionScope(campaign.compliance.opt_out_scope.value),
                          stopped_sources=campaign.stopped_sources)
@@ -83,20 +84,21 @@ def run_simulated(
 CALLER_ID_HISTORY = timedelta(days=120)
 
 
-def load_caller_id_history(store: Store, engine: Engine, now: datetime) -> None:
+def load_caller_id_history(store: Store, lines: LinePlan, now: datetime) -> None:
     """Rebuild the campaign's caller-ID pool from the calls that showed its numbers (in
-    any campaign), so each number's caps, health and lifecycle carry over between runs."""
-    numbers = [spec.number for spec in engine.lines.numbers]
+    any campaign) and the marks reported for them up to `now` (days in `now`'s zone), so
+    each number's caps, health and lifecycle carry over between runs."""
+    numbers = [spec.number for spec in lines.numbers]
     if not numbers:
         return
     with store.read() as uow:
         rows = uow.caller_id_history(numbers, since=now - CALLER_ID_HISTORY)
         marks = uow.caller_id_marks(numbers)
     zone = now.tzinfo
-    engine.lines.replay(((number, at.astimezone(zone), disposition in PERSON_ANSWERED)
-                         for number, at, disposition in rows if at <= now), now.date(),
-                        [(number, count, at.astimezone(zone)) for number, count, at in marks
-                         if at <= now])
+    lines.replay(((number, at.astimezone(zone), disposition in PERSON_ANSWERED)
+                  for number, at, disposition in rows if at <= now), now.date(),
+                 [(number, count, at.astimezone(zone)) for number, count, at in marks
+                  if at <= now])
 
 
 def load_abandon_history(store: Store, campaign: str, window: AbandonWindow,
