@@ -49,10 +49,9 @@ def status(
         plan = line_plan(config)
         load_caller_id_history(store, plan, now)
         with store.read() as uow:
-            events = uow.line_events(config.name, limit=100_000)
+            events = uow.line_events(config.name, until=now, kind="trunk")
     plan.advance(now)
-    trunks = _trunks(plan.status(now), [e for e in events if e["kind"] == "trunk"
-                                        and e["at"] <= now])
+    trunks = _trunks(plan.status(now), events)
     callers = plan.callers.status(now.date()) if plan.callers is not None else []
     rows: list[dict[str, Any]] = [
         {"number": mask(r.number), "state": r.state.value, "sub_pool": r.sub_pool.value,

@@ -87,11 +87,11 @@ def line_events(store: Store, campaign: str, started: datetime, ended: datetime
                 ) -> list[dict[str, str]]:
     """The trunks' changes of state between `started` and `ended`."""
     with store.read() as uow:
-        rows = uow.line_events(campaign)
+        rows = uow.line_events(campaign, since=started, until=ended)
     return [{"at": row["at"].isoformat(), "kind": row["kind"], "trunk": row["subject"]
              if row["kind"] == "trunk" else mask(row["subject"]), "from": row["before"],
              "to": row["after"], "reason": row["reason"]}
-            for row in rows if started <= row["at"] <= ended]
+            for row in rows]
 
 
 def window_figures(campaign: Campaign, engine: Engine, at: datetime) -> dict[str, float]:

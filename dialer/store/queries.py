@@ -98,12 +98,20 @@ class ReadUnitOfWork:
         stmt = select(campaigns.c.id).where(campaigns.c.name == name)
         return cast("int | None", self._conn.execute(stmt).scalar_one_or_none())
 
-    def line_events(self, campaign: str | None = None, *, limit: int = 1000
+    def line_events(self, campaign: str | None = None, *, since: datetime | None = None,
+                    until: datetime | None = None, kind: str | None = None
                     ) -> list[dict[str, Any]]:
-        """Trunks' changes of state, oldest first (all campaigns if None)."""
-        stmt = select(line_events).order_by(line_events.c.at, line_events.c.id).limit(limit)
+        """Trunks' and caller IDs' changes of state in [since, until], oldest first (all
+        campaigns if None; `kind` 'trunk' or 'caller_id' for one kind)."""
+        stmt = select(line_events).order_by(line_events.c.at, line_events.c.id)
         if campaign is not None:
             stmt = stmt.where(line_events.c.campaign == campaign)
+        if since is not None:
+            stmt = stmt.where(line_events.c.at >= require_aware(since, "since"))
+        if until is not None:
+            stmt = stmt.where(line_events.c.at <= require_aware(until, "until"))
+        if kind is not None:
+            stmt = stmt.where(line_events.c.kind == kind)
         return [dict(row._mapping) for row in self._conn.execute(stmt)]
 
     def caller_id_history(self, numbers: Collection[str], *, since: datetime
