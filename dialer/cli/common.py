@@ -6,6 +6,7 @@ import getpass
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -96,3 +97,15 @@ def resolve_campaign(store: Store, reference: str) -> Campaign:
         raise UsageError(f"campaign {reference!r} was run from {file or 'an unknown file'}, "
                          "which is not there now: give the campaign's YAML file instead")
     return load_campaign(file)
+
+
+def at_option(text: str | None, zone: ZoneInfo) -> datetime:
+    """An `--at` time in `zone` (now when not given; a time without a zone is in `zone`)."""
+    if text is None:
+        return datetime.now(UTC).astimezone(zone)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--at: {text!r} is not an ISO 8601 time "
+                         "(such as 2026-11-24T10:30 or 2026-11-24T10:30+08:00)") from None
+    return parsed.astimezone(zone) if parsed.tzinfo else parsed.replace(tzinfo=zone)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -15,6 +13,7 @@ from dialer.cli.common import (
     DbOption,
     JsonOption,
     actor,
+    at_option,
     region_zone,
     resolve_campaign,
     stdout,
@@ -45,7 +44,7 @@ def status(
     with store_at(db) as store:
         config = resolve_campaign(store, campaign)
         zone = region_zone(config.region)
-        now = _moment(at, zone)
+        now = at_option(at, zone)
         plan = line_plan(config)
         load_caller_id_history(store, plan, now)
         with store.read() as uow:
@@ -118,13 +117,3 @@ def import_marks(
         uow.add_caller_id_marks(marks, source=file.name, actor=actor(by),
                                 now=SystemClock().now())
     stdout.print(f"{len(marks)} numbers, {sum(marks.values())} marks loaded from {file.name}")
-
-
-def _moment(text: str | None, zone: ZoneInfo) -> datetime:
-    if text is None:
-        return datetime.now(UTC).astimezone(zone)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--at: {text!r} is not an ISO 8601 time") from None
-    return parsed.astimezone(zone) if parsed.tzinfo else parsed.replace(tzinfo=zone)

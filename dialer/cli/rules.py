@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,14 +13,13 @@ from rich.table import Table
 from dialer.cli.common import (
     DbOption,
     JsonOption,
+    at_option,
     region_zone,
     resolve_campaign,
     stdout,
     store_at,
 )
-from dialer.config.campaign import Campaign
 from dialer.contact import Explanation, explain
-from dialer.errors import UsageError
 from rules.phone import mask
 
 app = typer.Typer(help="The contact rules: calling hours, caps, cooldowns, consent.",
@@ -41,25 +40,12 @@ def explain_command(
     """Print every rule's verdict on calling NUMBER, and when it becomes callable."""
     with store_at(db) as store:
         config = resolve_campaign(store, campaign)
-        moment = _moment(at, config)
+        moment = at_option(at, region_zone(config.region))
         result = explain(store, config, number, moment)
     if json_out:
         print(json.dumps(_json(result), ensure_ascii=False))
     else:
         _print(result)
-
-
-def _moment(text: str | None, campaign: Campaign) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--at: {text!r} is not an ISO 8601 time "
-                         "(such as 2026-11-24T10:30 or 2026-11-24T10:30+08:00)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=region_zone(campaign.region))
-    return parsed
 
 
 def _json(result: Explanation) -> dict[str, object]:
