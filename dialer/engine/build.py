@@ -190,19 +190,15 @@ def line_plan(campaign: Campaign) -> LinePlan:
                             weight=t.weight) for t in lines.trunks]
     wanted = CallerIdPool.SERVICE if campaign.purpose is not Purpose.MARKETING else \
         CallerIdPool.MARKETING
-    numbers = tuple(c.number for c in lines.caller_ids if c.pool is wanted)
     allowed = (CallerIdPool.MARKETING,) if wanted is CallerIdPool.MARKETING else \
         tuple(CallerIdPool)  # a service number never calls for marketing
-    pools = {pool.value: tuple(c.number for c in lines.caller_ids if c.pool is pool)
-             for pool in allowed}
-    plan = LinePlan.chain(trunks, {name: tuple(members) for name, members in lines.pools.items()},
-                          lines.failover_chain, health, numbers or DEFAULT_CALLER_IDS, pools)
-    plan.sub_pool = wanted.value
-    plan.numbers = tuple(  # the managed pool: a service number never calls for marketing
-        NumberSpec(number=c.number, sub_pool=c.pool, kind=c.kind,
-                   added_on=c.added_on or LONG_AGO, daily_cap=c.daily_cap)
-        for c in lines.caller_ids if c.pool in allowed)
-    return plan
+    numbers = [NumberSpec(number=c.number, sub_pool=c.pool, kind=c.kind,
+                          added_on=c.added_on or LONG_AGO, daily_cap=c.daily_cap)
+               for c in lines.caller_ids if c.pool in allowed]
+    return LinePlan.chain(  # no numbers of its own: the default number, in turn
+        trunks, {name: tuple(members) for name, members in lines.pools.items()},
+        lines.failover_chain, health, DEFAULT_CALLER_IDS, numbers=numbers,
+        sub_pool=wanted.value)
 
 
 def retry_policy(campaign: Campaign) -> RetryPolicy:

@@ -46,9 +46,8 @@ LONG_AGO = date(2000, 1, 1)
 class LinePlan:
     line: TrunkLine | TrunkPool | FailoverChain
     caller_ids: tuple[str, ...]
-    pools: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sub-pool -> numbers
     #: The managed caller-ID pool's numbers (empty: the numbers above in turn), and the
-    #: sub-pool calls show by default.
+    #: sub-pool calls show unless a segment asks for another.
     numbers: Sequence[NumberSpec] = ()
     sub_pool: str = "marketing"
     #: A number is rested for trailing the pool only when the gap is significant at 1%
@@ -69,13 +68,15 @@ class LinePlan:
 
     @classmethod
     def chain(cls, trunks: Iterable[TrunkSettings], pools: dict[str, tuple[str, ...]],
-              order: Iterable[str], health: HealthSettings, caller_ids: tuple[str, ...],
-              caller_pools: dict[str, tuple[str, ...]]) -> LinePlan:
-        """Trunk pools in failover `order`; a trunk in several pools is one trunk."""
+              order: Iterable[str], health: HealthSettings, caller_ids: tuple[str, ...], *,
+              numbers: Sequence[NumberSpec] = (), sub_pool: str = "marketing") -> LinePlan:
+        """Trunk pools in failover `order` (a trunk in several pools is one trunk), and the
+        managed caller-ID pool of `numbers` when there are any."""
         lines = {t.name: TrunkLine(t, health) for t in trunks}
         chain = FailoverChain([TrunkPool(name, [lines[m] for m in pools[name]])
                                for name in order])
-        return cls(line=chain, caller_ids=caller_ids, pools=caller_pools)
+        return cls(line=chain, caller_ids=caller_ids, numbers=tuple(numbers),
+                   sub_pool=sub_pool)
 
     def free(self, at: datetime) -> int:
         """Calls that could leave now (channels, calls per second, trunk health)."""
@@ -83,9 +84,9 @@ class LinePlan:
 
     def take(self, at: datetime, *, tier: str | None = None, pool: str | None = None,
              callee: str | None = None) -> Taken | None:
-        """A channel (on a trunk of `tier` first, when asked) and a caller ID (from
-        sub-pool `pool` when it has numbers); None when no trunk can carry a call now or
-        no number may call."""
+        """A channel (on a trunk of `tier` first, when asked) and a caller ID (the managed
+        pool's choice from sub-pool `pool`, else the default numbers in turn); None when no
+        trunk can carry a call now or no number may call."""
         callers = self._pool(at)
         chosen = None
         if callers is not None:
@@ -99,8 +100,7 @@ class LinePlan:
             callers.record_call(chosen, at)
             caller = chosen
         else:
-            numbers = (self.pools.get(pool, ()) if pool is not None else ()) or self.caller_ids
-            caller = numbers[self._next_caller % len(numbers)]
+            caller = self.caller_ids[self._next_caller % len(self.caller_ids)]
             self._next_caller += 1
         return Taken(trunk=seized.trunk, caller_id=caller, probe=seized.probe)
 

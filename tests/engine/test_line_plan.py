@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -18,6 +18,7 @@ from dialer.engine.simulate import SimOptions, run_engine
 from dialer.errors import ConfigError
 from dialer.sim.scenario import default_scenario
 from dialer.store import ClaimedLead
+from lines.callerid import NumberKind, NumberSpec, SubPool
 from lines.health import HealthSettings, TrunkState
 from lines.trunks import TrunkSettings
 
@@ -27,8 +28,12 @@ T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
 def plan() -> LinePlan:
     trunks = [TrunkSettings(name="std", channels=2, cps=100),
               TrunkSettings(name="prem", channels=1, cps=100, tier="premium")]
+    numbers = [NumberSpec(number=n, sub_pool=SubPool(p), kind=NumberKind.FIXED_LINE,
+                          added_on=date(2020, 1, 1))
+               for n, p in (("+861012345678", "service"), ("+862161234567", "service"),
+                            ("+862087654321", "marketing"), ("+8675512345678", "marketing"))]
     return LinePlan.chain(trunks, {"all": ("std", "prem")}, ["all"], HealthSettings(),
-                          ("+861", "+862"), {"marketing": ("+861", "+862"), "vip": ("+869",)})
+                          ("+861", "+862"), numbers=numbers, sub_pool="service")
 
 
 def test_a_tier_is_served_first_then_any_line() -> None:
@@ -47,12 +52,16 @@ def test_a_tier_is_served_first_then_any_line() -> None:
     assert again.trunk == "prem"
 
 
-def test_a_sub_pool_gives_its_caller_ids_and_an_unknown_one_the_default() -> None:
+def test_a_sub_pool_gives_its_caller_ids_and_a_plan_without_numbers_the_default() -> None:
     lines = plan()
-    vip = lines.take(T0, pool="vip")
-    assert vip is not None
-    assert vip.caller_id == "+869"
-    other = lines.take(T0, pool="nope")
+    marketing = lines.take(T0, pool="marketing")
+    assert marketing is not None
+    assert marketing.caller_id in ("+862087654321", "+8675512345678")
+    service = lines.take(T0)  # the campaign's own sub-pool
+    assert service is not None
+    assert service.caller_id in ("+861012345678", "+862161234567")
+    bare = LinePlan.single("t", 2, ("+861", "+862"))
+    other = bare.take(T0, pool="marketing")
     assert other is not None
     assert other.caller_id in ("+861", "+862")
 
