@@ -39,14 +39,32 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
-def test_status_shows_caller_ids_against_their_caps_and_imported_marks(tmp_path: Path) -> None:
-    (tmp_path / "leads.csv").write_text(
-        "phone\n" + "\n".join(f"138{i:08d}" for i in range(200)) + "\n", encoding="utf-8")
-    (tmp_path / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
-    db = f"sqlite:///{tmp_path / 'd.db'}"
-    code, out = invoke("run", str(tmp_path / "campaign.yaml"), "--db", db, "--json",
-                       "--hours", "2", "--start", "2024-06-03T09:00:00+08:00")
+def campaign(folder: Path, leads: int) -> str:
+    """The campaign above in `folder`, with `leads` numbers; its store's URL."""
+    (folder / "leads.csv").write_text(
+        "phone\n" + "\n".join(f"138{i:08d}" for i in range(leads)) + "\n", encoding="utf-8")
+    (folder / "campaign.yaml").write_text(CAMPAIGN, encoding="utf-8")
+    return f"sqlite:///{folder / 'd.db'}"
+
+
+def run_day(folder: Path, db: str, start: str) -> int:
+    """Two hours of the campaign from `start`; the attempts it made."""
+    code, out = invoke("run", str(folder / "campaign.yaml"), "--db", db, "--json",
+                       "--hours", "2", "--start", start)
     assert code == 0, out
+    return int(json.loads(out.splitlines()[-1])["attempts"])
+
+
+def test_caller_id_caps_hold_across_runs_of_the_same_day(tmp_path: Path) -> None:
+    db = campaign(tmp_path, 500)
+    assert run_day(tmp_path, db, "2024-06-03T09:00:00+08:00") == 12  # 2 numbers in service
+    assert run_day(tmp_path, db, "2024-06-03T13:00:00+08:00") == 0  # caps spent today
+    assert run_day(tmp_path, db, "2024-06-04T09:00:00+08:00") == 12  # a new day
+
+
+def test_status_shows_caller_ids_against_their_caps_and_imported_marks(tmp_path: Path) -> None:
+    db = campaign(tmp_path, 200)
+    run_day(tmp_path, db, "2024-06-03T09:00:00+08:00")
     code, out = invoke("lines", "status", "--campaign", "capped", "--db", db, "--json",
                        "--at", "2024-06-03T15:00")
     assert code == 0, out

@@ -77,36 +77,3 @@ trunks:
     assert events[-1]["to"] == "in_service"  # back after the storm
     back_at = datetime.fromisoformat(events[-1]["at"])
     assert back_at - start < timedelta(minutes=63)  # within 2 min of healing (+ ring time)
-
-
-def test_caller_id_caps_hold_across_runs_of_the_same_day(tmp_path: Path) -> None:
-    (tmp_path / "leads.csv").write_text(
-        "phone\n" + "\n".join(f"138{i:08d}" for i in range(500)) + "\n", encoding="utf-8")
-    (tmp_path / "campaign.yaml").write_text("""\
-name: capped
-purpose: service
-region: CN
-allowed_number_types: [mobile]
-leads: {file: leads.csv}
-dial: {mode: progressive, max_attempts: 1}
-agents: {count: 5}
-compliance: cn-collections
-lines:
-  trunks: [{name: t, sip: "sip:t.example", channels: 10, cps: 5}]
-  pools: {all: [t]}
-  caller_ids:
-    - {number: "+861012345678", pool: service, kind: fixed_line, daily_cap: 6}
-    - {number: "+862161234567", pool: service, kind: fixed_line, daily_cap: 6}
-    - {number: "+862087654321", pool: service, kind: fixed_line, daily_cap: 6}
-""", encoding="utf-8")
-    db = f"sqlite:///{tmp_path / 'd.db'}"
-
-    def day(start: str) -> int:
-        result = CliRunner().invoke(app, ["run", str(tmp_path / "campaign.yaml"), "--db", db,
-                                          "--json", "--hours", "2", "--start", start])
-        assert result.exit_code == 0, result.output
-        return int(json.loads(result.stdout.splitlines()[-1])["attempts"])
-
-    assert day("2024-06-03T09:00:00+08:00") == 12  # two numbers in service, 6 calls each
-    assert day("2024-06-03T13:00:00+08:00") == 0  # the same day: their caps are spent
-    assert day("2024-06-04T09:00:00+08:00") == 12  # a new day
