@@ -40,6 +40,7 @@ def build_engine(
     campaign: Campaign, campaign_id: int, new_id: Callable[[], str] | None = None
 ) -> Engine:
     """An engine for `campaign`; `new_id` makes call ids (default: random UUIDs)."""
+    segments = segments_of(campaign)
     settings = EngineSettings(
         campaign_id=campaign_id,
         campaign=campaign.name,
@@ -50,16 +51,13 @@ def build_engine(
         script=campaign.script.name if campaign.script is not None else None,
         max_lines_per_agent=campaign.dial.max_lines_per_agent,
         purpose=campaign.purpose.value,
-        segment_scripts=MappingProxyType({s.name: s.script for s in segments_of(campaign)
-                                          if s.script is not None}),
-        segment_lines=MappingProxyType({s.name: (s.tier, s.caller_ids)
-                                        for s in segments_of(campaign)}),
+        segments=MappingProxyType({segment.name: segment for segment in segments}),
     )
     return Engine(
         settings=settings,
         pacer=pacer_for(campaign),
         lines=line_plan(campaign),
-        outcomes=Outcomes(retry=retry_policy(campaign), segments=segments_of(campaign)),
+        outcomes=Outcomes(retry=retry_policy(campaign), segments=segments),
         new_id=new_id or (lambda: uuid.uuid4().hex),
         abandonment=abandon_window(campaign),
     )

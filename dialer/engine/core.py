@@ -72,6 +72,7 @@ from lines.telephony import (
 )
 from rules.abandonment import AbandonFigures, AbandonWindow
 from rules.call_state import CallState, Trigger
+from rules.segments import Segment
 from rules.signals import AnswerKind
 
 Event = Tick | LeadsClaimed | CallEvent | AgentEvent
@@ -94,18 +95,18 @@ class EngineSettings:
     #: Calls dialing at most this many times the agents ready or busy (agent modes).
     max_lines_per_agent: float = 3.0
     purpose: str = ""  # written on each attempt: contact rules count calls per purpose
-    #: Segment -> its own script (robocall), instead of `script`.
-    segment_scripts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-    #: Segment -> (line tier, caller-ID sub-pool) its leads ask for.
-    segment_lines: Mapping[str, tuple[str | None, str | None]] = field(
-        default_factory=lambda: MappingProxyType({}))
+    #: The campaign's segments by name: a lead's segment may ask for a line tier, a
+    #: caller-ID sub-pool and its own script (robocall) instead of `script`.
+    segments: Mapping[str, Segment] = field(default_factory=lambda: MappingProxyType({}))
 
     def lines_for(self, lead: ClaimedLead) -> tuple[str | None, str | None]:
-        return self.segment_lines.get(lead.segment, (None, None))
+        segment = self.segments.get(lead.segment)
+        return (segment.tier, segment.caller_ids) if segment is not None else (None, None)
 
     def script_for(self, lead: ClaimedLead) -> str:
-        return self.segment_scripts.get(lead.segment) or self.script or ""
+        segment = self.segments.get(lead.segment)
+        own = segment.script if segment is not None else None
+        return own or self.script or ""
 
 
 @dataclass(slots=True)
