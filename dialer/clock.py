@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -38,3 +39,17 @@ class ManualClock:
         if delta < timedelta(0):
             raise ValueError("time does not go backwards")
         self._now += delta
+
+
+class OffsetClock:
+    """The real clock's pace from a chosen start: a real-time run "as if" at another
+    moment (tests and QA runs of calling-hour rules, never production dialing)."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("OffsetClock needs an aware datetime")
+        self._start = start.astimezone(UTC)
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._origin)

@@ -21,7 +21,7 @@ from dialer.cli.common import (
 )
 from dialer.clock import SystemClock
 from dialer.engine.build import line_plan
-from dialer.engine.simulate import load_caller_id_history
+from dialer.engine.runs import load_caller_id_history
 from dialer.errors import UsageError
 from lines.callerid_health import MarksFileError, parse_marks_csv
 from lines.trunks import TrunkStatus

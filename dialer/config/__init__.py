@@ -13,6 +13,7 @@ from dialer.config.campaign import (
     Leads,
     Purpose,
     RetryRule,
+    Telephony,
     load_campaign,
     parse_campaign,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "SetDispositionStep",
     "Step",
     "StepBase",
+    "Telephony",
     "Tier",
     "TimeRange",
     "TimezonePolicy",

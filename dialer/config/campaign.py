@@ -45,7 +45,7 @@ from dialer.config.fields import (
     raise_problems,
     show_value,
 )
-from dialer.config.lines import CallerIdPool, LinePools, Tier, load_lines
+from dialer.config.lines import CallerIdPool, LinePools, SipUri, Tier, load_lines
 from dialer.config.loader import base_dir_of, load_yaml, parse_data
 from dialer.config.script import Script, load_script
 from dialer.errors import ConfigError
@@ -206,15 +206,35 @@ class Dial:
     max_lines_per_agent: Annotated[float, Field(ge=1, le=20)] = 3.0  # calls dialing per agent
 
 
+class Telephony(enum.StrEnum):
+    """Where a campaign's calls go."""
+
+    SIMULATED = "simulated"  # the simulated network, in simulated time (the default)
+    SIP = "sip"  # real SIP calls over the campaign's trunks, in real time
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Agents:
-    """The agents who take calls; the times drive the simulation."""
+    """The agents who take calls. On the simulated network `count`, `talk_time` and
+    `wrap_up` drive the simulation; over SIP each agent is a softphone reached by its SIP
+    URI, and `wrap_up` is the after-call time before the agent is offered the next call."""
 
     __pydantic_config__ = STRICT_KEYS
 
     count: NonNegativeInt = 0
     talk_time: Duration | None = None  # mean talk time of a call
     wrap_up: Duration | None = None  # mean after-call work
+    softphones: FrozenMap[Name, SipUri] = field(default_factory=empty_map)  # agent id: URI
+
+    def __post_init__(self) -> None:
+        if self.softphones and self.count and self.count != len(self.softphones):
+            raise_problems([(("count",), f"is {self.count} but {len(self.softphones)} "
+                             "softphones are listed; give one or make them agree")])
+
+    @property
+    def team_size(self) -> int:
+        """How many agents take calls: one per softphone, else `count`."""
+        return len(self.softphones) or self.count
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -265,6 +285,7 @@ class Campaign:
     segments: tuple[SegmentConfig, ...] = ()
     retired_scripts: tuple[str, ...] = ()  # segments naming these use the campaign's script
     stopped_sources: tuple[str, ...] = ()  # leads of these list sources are not dialed
+    telephony: Telephony = Telephony.SIMULATED
     lines: Annotated[LinePools, BeforeValidator(_lines)] | None = None
     script: Annotated[Script, BeforeValidator(_script)] | None = None
     retry: FrozenMap[Disposition, RetryRule] = field(default_factory=empty_map)
@@ -279,6 +300,14 @@ class Campaign:
                           "a service caller ID is never used for marketing calls")
                          for i, s in enumerate(self.segments)
                          if s.then.caller_ids is CallerIdPool.SERVICE]
+        if self.telephony is Telephony.SIP:
+            if self.lines is None:
+                problems.append((("lines",), "required when telephony is 'sip': the trunks "
+                                 "the calls go out on"))
+            if self.dial.mode is not DialMode.ROBOCALL and not self.agents.softphones:
+                problems.append((("agents", "softphones"), "required when telephony is 'sip' "
+                                 f"and dial.mode is {self.dial.mode.value!r}: the SIP URI "
+                                 "of each agent's softphone"))
         if self.dial.mode is DialMode.ROBOCALL:
             required = "required when dial.mode is 'robocall'"
             if self.script is None:

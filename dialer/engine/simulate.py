@@ -15,28 +15,23 @@ from datetime import datetime, timedelta
 
 from dialer.config.campaign import Campaign, DialMode
 from dialer.engine.agents import AgentEvent
-from dialer.engine.build import build_engine, contact_policy
 from dialer.engine.commands import Tick
 from dialer.engine.core import Engine
 from dialer.engine.executor import Executor
-from dialer.engine.ledger import Ledger, StoreLedger
-from dialer.engine.lines import LinePlan
+from dialer.engine.ledger import Ledger
 from dialer.engine.report import RunReport, build_report
+from dialer.engine.runs import start_run
 from dialer.errors import DialerError, UsageError
 from dialer.sim.agents import SimulatedAgents
 from dialer.sim.network import SimulatedNetwork
 from dialer.sim.scenario import Scenario
 from dialer.sim.world import SimWorld
-from dialer.store import Store, SuppressionScope
+from dialer.store import Store
 from lines.telephony import CallEvent
-from rules.abandonment import AbandonWindow
-from rules.dispositions import PERSON_ANSWERED, Disposition
 
 TICK = timedelta(seconds=1)
 #: Calls still up this long after the dialing window mean the world lost a call: stop.
 SETTLE_LIMIT = timedelta(hours=2)
-#: After a crash, interrupted leads are retried this much later.
-RETRY_AFTER_CRASH = timedelta(minutes=5)
 
 
 class SimulationError(DialerError):
@@ -62,69 +57,12 @@ def run_simulated(
     on_progress: Progress | None = None,
 ) -> RunReport:
     """Run `campaign` from `options.start` for `options.duration` of simulated time."""
-    with store.write() as uow:
-        campaign_id = uow.ensure_campaign(campaign.name, default_region=campaign.region,
-                                          now=options.start)
-        recovery = uow.recover(campaign_id=campaign_id, now=options.start,
-                               retry_at=options.start + RETRY_AFTER_CRASH,
-                               max_attempts=campaign.dial.max_attempts)
-    engine = build_engine(campaign, campaign_id)  # call ids: UUIDs, unique in every store
-    load_abandon_history(store, campaign.name, engine.abandonment, options.start)
-    load_caller_id_history(store, engine.lines, options.start)
-    ledger = StoreLedger(store, campaign=campaign.name, policy=contact_policy(campaign),
-                         opt_out_scope=SuppressionScope(campaign.compliance.opt_out_scope.value),
-                         stopped_sources=campaign.stopped_sources)
-    ended = run_engine(engine, ledger, campaign, scenario, options, on_progress=on_progress)
-    return build_report(store, campaign, engine, recovery=recovery, started=options.start,
-                        ended=ended, seed=options.seed, window=options.duration,
-                        skipped=ledger.deferred)
-
-
-#: How far back the caller-ID pool's history is replayed (a number's life and more).
-CALLER_ID_HISTORY = timedelta(days=120)
-
-
-def load_caller_id_history(store: Store, lines: LinePlan, now: datetime) -> None:
-    """Rebuild the campaign's caller-ID pool from the calls that showed its numbers (in
-    any campaign) and the marks reported for them up to `now` (days in `now`'s zone), so
-    each number's caps, health and lifecycle carry over between runs."""
-    numbers = [spec.number for spec in lines.numbers]
-    if not numbers:
-        return
-    with store.read() as uow:
-        rows = uow.caller_id_history(numbers, since=now - CALLER_ID_HISTORY)
-        marks = uow.caller_id_marks(numbers)
-    zone = now.tzinfo
-    lines.replay(((number, at.astimezone(zone), disposition in PERSON_ANSWERED)
-                  for number, at, disposition in rows if at <= now), now.date(),
-                 [(number, count, at.astimezone(zone)) for number, count, at in marks
-                  if at <= now])
-
-
-def load_abandon_history(store: Store, campaign: str, window: AbandonWindow,
-                         now: datetime) -> None:
-    """Count the campaign's earlier answered calls that fall in the regulator's window
-    ending `now` (a rerun the same day goes on from the rate it left)."""
-    since = now - window.window
-    with store.read() as uow:
-        for row in uow.attempt_rows(campaign):
-            if row.answered_at is None:
-                continue
-            # as the engine counted it live: served at the connect, abandoned at the end
-            if row.agent_id is not None and row.disposition != Disposition.TRANSFERRED.value:
-                at, kind = row.answered_at, "served"
-            elif row.abandoned:
-                at, kind = row.ended_at or row.answered_at, "abandoned"
-            elif row.disposition == Disposition.ANSWERED_MACHINE.value:
-                at, kind = row.answered_at, "machine"
-            else:
-                continue  # a script took it: no agent was due
-            if not since < at <= now:
-                continue
-            if kind == "machine":
-                window.machine_answer(at)
-            else:
-                window.live_answer(at, abandoned=kind == "abandoned")
+    run = start_run(store, campaign, options.start)
+    ended = run_engine(run.engine, run.ledger, campaign, scenario, options,
+                       on_progress=on_progress)
+    return build_report(store, campaign, run.engine, recovery=run.recovery,
+                        started=options.start, ended=ended, seed=options.seed,
+                        window=options.duration, skipped=run.ledger.deferred)
 
 
 def run_engine(
@@ -142,10 +80,10 @@ def run_engine(
     inbox: deque[CallEvent | AgentEvent] = deque()
     network = SimulatedNetwork(world, scenario, inbox.append, options.seed)
     agents = None
-    if campaign.dial.mode is not DialMode.ROBOCALL or campaign.agents.count:
+    if campaign.dial.mode is not DialMode.ROBOCALL or campaign.agents.team_size:
         team = scenario.agents
-        if campaign.agents.count:
-            team = replace(team, count=campaign.agents.count)
+        if campaign.agents.team_size:
+            team = replace(team, count=campaign.agents.team_size)
         if team.count == 0:
             raise UsageError(f"campaign {campaign.name!r} dials in {campaign.dial.mode.value} "
                              "mode but has no agents: set agents.count in the campaign or "
