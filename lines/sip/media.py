@@ -1,0 +1,217 @@
+"""A call's audio inside a media worker: the handler seam, the default handler, the ports.
+
+Each call gets a `CallPort` (a pjsua2 `AudioMediaPort`) from a pool made at start. The
+pjmedia clock thread calls the port every 20 ms: with each frame heard (`on_frame`) and for
+each frame to send (`next_frame`). The port hands both to the call's `MediaHandler`, which
+knows nothing of SIP: the voice pipeline plugs in here.
+
+Frames cross the SWIG boundary through the vector's data pointer (ctypes): `bytes(buf)`
+copies element by element and costs 150-300 µs a frame; this costs a few µs. It relies on
+the libstdc++ layout of `std::vector` (begin, end, capacity pointers), which
+`check_frame_access` verifies once at start.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import pjsua2 as pj
+import webrtcvad
+
+from lines.sip.errors import SipError
+from lines.sip.pcm import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from lines.sip.protocol import MediaStats
+
+_POINTER = ctypes.sizeof(ctypes.c_void_p)
+_LATE_S = 2 * FRAME_MS / 1000
+
+
+class MediaHandler(Protocol):
+    """One call's audio, frame by frame (20 ms of 8 kHz 16-bit mono PCM).
+
+    - `on_frame` and `next_frame` run on the pjmedia clock thread, once per 20 ms each;
+      they must return within tens of microseconds and never block.
+    - `on_frame` gets only non-empty frames; `at` is `time.monotonic()`.
+    - `next_frame` returns the next frame to send (`FRAME_BYTES` long), or None for silence.
+    - `play`, `stop_playing` and `stats` run on the worker's main thread.
+    - An exception detaches the handler; the worker then hangs up the call.
+    """
+
+    def on_frame(self, pcm: bytes, at: float) -> None: ...
+
+    def next_frame(self) -> bytes | None: ...
+
+    def play(self, pcm: bytes) -> None: ...
+
+    def stop_playing(self) -> None: ...
+
+    def stats(self) -> MediaStats: ...
+
+
+HandlerFactory = Callable[[str], MediaHandler]  # call id -> that call's handler
+
+
+class PromptAndVad:
+    """The default handler: plays queued prompts, runs webrtcvad on every frame heard."""
+
+    def __init__(self, vad_mode: int = 2) -> None:
+        self._vad = webrtcvad.Vad(vad_mode)
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._received = 0
+        self._speech = 0
+        self._sent = 0
+
+    def on_frame(self, pcm: bytes, at: float) -> None:
+        self._received += 1
+        if len(pcm) == FRAME_BYTES and self._vad.is_speech(pcm, SAMPLE_RATE):
+            self._speech += 1
+
+    def next_frame(self) -> bytes | None:
+        try:
+            frame = self._queue.popleft()  # deque ends are thread-safe
+        except IndexError:
+            return None
+        self._sent += 1
+        return frame
+
+    def play(self, pcm: bytes) -> None:
+        self._queue.extend(split_frames(pcm))
+
+    def stop_playing(self) -> None:
+        self._queue.clear()
+
+    def stats(self) -> MediaStats:
+        return MediaStats(frames_received=self._received, speech_frames=self._speech,
+                          frames_sent=self._sent)
+
+
+def default_handler(call_id: str) -> MediaHandler:
+    """A `PromptAndVad` for every call."""
+    return PromptAndVad()
+
+
+def split_frames(pcm: bytes) -> list[bytes]:
+    """Whole frames, the last one padded with silence."""
+    frames = [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+    if frames and len(frames[-1]) < FRAME_BYTES:
+        frames[-1] = frames[-1].ljust(FRAME_BYTES, b"\x00")
+    return frames
+
+
+def _span(vector: Any) -> tuple[int, int]:
+    """(data pointer, size) of a SWIG `ByteVector`, read from the std::vector itself."""
+    address = int(vector.this)
+    begin = ctypes.c_void_p.from_address(address).value or 0
+    end = ctypes.c_void_p.from_address(address + _POINTER).value or 0
+    return begin, end - begin
+
+
+def read_frame(frame: Any) -> bytes:
+    begin, size = _span(frame.buf)
+    return ctypes.string_at(begin, size) if size else b""
+
+
+def write_frame(frame: Any, data: bytes) -> None:
+    vector = frame.buf
+    vector.resize(len(data))
+    begin, _ = _span(vector)
+    ctypes.memmove(begin, data, len(data))
+    frame.size = len(data)
+    frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+
+
+def check_frame_access() -> None:
+    """Refuse to start when the std::vector layout is not the one `_span` reads."""
+    probe = bytes(range(7, 7 + 32))
+    frame = pj.MediaFrame()
+    write_frame(frame, probe)
+    if bytes(frame.buf) != probe or read_frame(frame) != probe:
+        raise SipError("this pjsua2 build lays out std::vector differently; frame access "
+                       "through ctypes would corrupt audio")
+
+
+class CallPort(pj.AudioMediaPort):  # type: ignore[misc]  # pjsua2 has no type hints
+    """A conference-bridge port that carries one call's frames to and from its handler."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        audio = pj.MediaFormatAudio()
+        audio.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
+        self.createPort(name, audio)
+        self.handler: MediaHandler | None = None
+        self.error: str | None = None
+        self._last_tick = 0.0
+        self._late = 0
+
+    def attach(self, handler: MediaHandler) -> None:
+        self.error, self._last_tick, self._late = None, 0.0, 0
+        self.handler = handler
+
+    def detach(self) -> MediaStats | None:
+        handler, self.handler = self.handler, None
+        if handler is None:
+            return None
+        return dataclasses.replace(handler.stats(), late_frames=self._late)
+
+    def onFrameReceived(self, frame: Any) -> None:  # pjsua2's name
+        handler = self.handler
+        if handler is None or not frame.size:
+            return  # idle, or the empty frames at call start
+        try:
+            handler.on_frame(read_frame(frame), time.monotonic())
+        except Exception as exc:  # a raise would unwind into pjmedia's clock thread
+            self._fail(exc)
+
+    def onFrameRequested(self, frame: Any) -> None:  # pjsua2's name
+        handler = self.handler
+        if handler is None:
+            return
+        now = time.monotonic()
+        if self._last_tick and now - self._last_tick > _LATE_S:
+            self._late += 1
+        self._last_tick = now
+        try:
+            data = handler.next_frame()
+            if data:
+                write_frame(frame, data)
+        except Exception as exc:  # a raise would unwind into pjmedia's clock thread
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self.handler = None
+        self.error = f"{type(exc).__name__}: {exc}"
+
+
+class PortPool:
+    """The ports of one worker, made once and reused from call to call."""
+
+    def __init__(self, size: int) -> None:
+        self._free = [CallPort(f"call{i}") for i in range(size)]
+        self._all = list(self._free)
+
+    def acquire(self, handler: MediaHandler) -> CallPort:
+        if not self._free:
+            raise SipError("no free media port: more calls than the worker's cap")
+        port = self._free.pop()
+        port.attach(handler)
+        return port
+
+    def release(self, port: CallPort) -> MediaStats | None:
+        stats = port.detach()
+        self._free.append(port)
+        return stats
+
+    def failed(self) -> list[CallPort]:
+        return [port for port in self._all if port.error is not None and port not in self._free]
+
+    def close(self) -> None:
+        """Drop every port (before the endpoint is destroyed)."""
+        for port in self._all:
+            port.handler = None
+        self._free.clear()
+        self._all.clear()

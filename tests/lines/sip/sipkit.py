@@ -1,0 +1,172 @@
+"""Helpers for the SIP tests: speech audio, free ports, sipp, and waiting for events."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pytest
+
+from lines.sip import protocol as p
+from lines.sip.media import MediaHandler, PromptAndVad
+from lines.sip.process import WorkerProcess
+
+E = TypeVar("E")
+SCENARIOS = Path(__file__).parent / "scenarios"
+SPEECH = "Hello, this is a test call. Please hold the line for an agent."
+ANNOUNCEMENT = "The number you have dialed does not exist."
+
+
+class Exploding(PromptAndVad):
+    """A media handler that fails on the first frame it hears."""
+
+    def on_frame(self, pcm: bytes, at: float) -> None:
+        raise RuntimeError("boom")
+
+
+def exploding_handler(call_id: str) -> MediaHandler:
+    """For `--handler tests.lines.sip.sipkit:exploding_handler`."""
+    return Exploding()
+
+
+def need(tool: str, package: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed (Debian package {package}); the SIP tests need it"
+                    f" (deselect them with -m 'not sip')", pytrace=False)
+    return path
+
+
+def speak(text: str, wav: Path) -> np.ndarray:
+    """`text` spoken by espeak-ng, as 8 kHz int16 samples."""
+    subprocess.run([need("espeak-ng", "espeak-ng"), "-w", str(wav), text], check=True,
+                   capture_output=True, timeout=30)
+    with wave.open(str(wav), "rb") as source:
+        rate = source.getframerate()
+        samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    count = len(samples) * 8000 // rate
+    resampled = np.interp(np.arange(count) * rate / 8000, np.arange(len(samples)), samples)
+    samples_8k: np.ndarray = np.clip(resampled, -32768, 32767).astype("<i2")
+    return samples_8k
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as target:
+        target.setnchannels(1)
+        target.setsampwidth(2)
+        target.setframerate(8000)
+        target.writeframes(samples.tobytes())
+
+
+def mu_law(samples: np.ndarray) -> bytes:
+    """G.711 µ-law bytes of int16 samples."""
+    values = samples.astype(np.int32)
+    sign = (values < 0).astype(np.int32) << 7
+    magnitude = np.minimum(np.abs(values), 32635) + 0x84
+    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return bytes((~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes())
+
+
+def free_udp_ports(count: int) -> int:
+    """The first of `count` consecutive free UDP ports on 127.0.0.1 (an even one)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1]) & ~1
+        if base + count < 65536 and all(_free(port) for port in range(base, base + count)):
+            return base
+    raise AssertionError("no run of free UDP ports found")
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Sipp:
+    """One sipp process acting as the far end on 127.0.0.1."""
+
+    def __init__(self, args: list[str], cwd: Path, messages: Path) -> None:
+        self.port = free_udp_ports(2)
+        media = free_udp_ports(4)
+        self.messages = messages
+        command = [need("sipp", "sip-tester"), "-i", "127.0.0.1", "-p", str(self.port),
+                   "-mp", str(media), "-nostdin", "-timeout", "90s",
+                   "-trace_msg", "-message_file", str(messages), *args]
+        self._process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while _free(self.port):
+            assert self._process.poll() is None, f"sipp exited: {' '.join(command)}"
+            assert time.monotonic() < deadline, "sipp did not bind its port in 5 s"
+            time.sleep(0.02)
+
+    def uri(self, user: str = "callee") -> str:
+        return f"sip:{user}@127.0.0.1:{self.port}"
+
+    def received(self) -> str:
+        return self.messages.read_text(errors="replace") if self.messages.exists() else ""
+
+    def kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait(timeout=5)
+
+
+SippFactory = Callable[..., Sipp]
+
+
+WorkerFactory = Callable[..., WorkerProcess]
+
+
+def events_until(worker: WorkerProcess, done: Callable[[p.Event], bool],
+                 timeout: float = 10) -> list[p.Event]:
+    """Events up to and including the first for which `done` holds; fails after `timeout`."""
+    seen: list[p.Event] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = worker.next_event(deadline - time.monotonic())
+        if event is None:
+            break
+        seen.append(event)
+        if done(event):
+            return seen
+    raise AssertionError(f"gave up after {timeout} s; events: {seen}")
+
+
+def drain(worker: WorkerProcess, seconds: float) -> list[p.Event]:
+    """Whatever the worker says in the next `seconds`."""
+    seen: list[p.Event] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        event = worker.next_event(left)
+        if event is not None:
+            seen.append(event)
+    return seen
+
+
+def over(event: p.Event) -> bool:
+    """Whether the event frees its call's slots: the call is over for the worker."""
+    return isinstance(event, p.Released) or (isinstance(event, p.Ended) and event.released)
+
+
+def released(call_id: str) -> Callable[[p.Event], bool]:
+    return lambda event: over(event) and getattr(event, "call_id", None) == call_id
+
+
+def of(events: list[p.Event], kind: type[E], call_id: str | None = None) -> list[E]:
+    """The events of one kind (and of one call)."""
+    return [e for e in events if isinstance(e, kind)
+            and (call_id is None or getattr(e, "call_id", None) == call_id)]
