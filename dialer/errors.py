@@ -13,6 +13,7 @@ number instead).
     │   ├── NoPhoneColumnError   no column looks like phone numbers
     │   └── BrokenFileError      truncated, corrupt or not the format it claims
     ├── StoreError           the database refused or could not be reached
+    ├── TelephonyError       the telephony backend could not start (a SIP port in use, ...)
     └── UsageError           a command was asked for something that cannot be done
 """
 
@@ -51,6 +52,15 @@ class BrokenFileError(IntakeError):
 
 class StoreError(DialerError):
     """The store failed; `retryable` is True when the database was unreachable or busy."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class TelephonyError(DialerError):
+    """The telephony backend could not start or broke down; `retryable` when trying again
+    may work (a SIP port that is in use may be freed)."""
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)

@@ -1,9 +1,14 @@
-"""`dialer run CAMPAIGN.yaml`: run a campaign end to end (simulated time by default)."""
+"""`dialer run CAMPAIGN.yaml`: run a campaign end to end.
+
+On the simulated network (the default) in simulated time; with `telephony: sip` over the
+campaign's trunks in real time, with the same live display and report.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -22,13 +27,18 @@ from dialer.cli.common import (
     stdout,
     store_at,
 )
+from dialer.clock import Clock, OffsetClock, SystemClock
 from dialer.config import load_campaign
-from dialer.config.campaign import Campaign
+from dialer.config.campaign import Campaign, Telephony
+from dialer.config.fields import parse_duration
 from dialer.engine.build import segments_of
 from dialer.engine.core import Engine
+from dialer.engine.realtime import RealtimeOptions, run_realtime
 from dialer.engine.report import RunReport
 from dialer.engine.simulate import SimOptions, run_simulated
+from dialer.engine.sip import SipRunOptions, sip_backend_factory
 from dialer.engine.staff import AgentState
+from dialer.errors import UsageError
 from dialer.intake.service import IntakeOptions, import_file
 from dialer.sim.scenario import Scenario, default_scenario, load_scenario
 from dialer.store import Store
@@ -41,30 +51,93 @@ def run(
     json_out: JsonOption = False,
     scenario: Annotated[Path | None, typer.Option("--scenario", help="Simulated-network "
                                                   "scenario YAML (default: built in).")] = None,
-    hours: Annotated[float, typer.Option("--hours", help="How long the campaign dials.")] = 8.0,
-    start: Annotated[str | None, typer.Option("--start", help="Simulated start, ISO 8601 "
-                                              "(default: the scenario's start).")
+    hours: Annotated[float, typer.Option("--hours", help="How long the campaign dials, in "
+                                         "hours (simulated network).")] = 8.0,
+    for_: Annotated[str | None, typer.Option("--for", help="How long the campaign dials, "
+                                             "e.g. 90s, 10m, 2h (overrides --hours; over "
+                                             "SIP the default is until no lead is due).")
+                    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="Start, ISO 8601 (default: "
+                                              "the scenario's start; over SIP now). Over SIP "
+                                              "the run's clock then reads as if from that "
+                                              "moment: for QA runs, never for production.")
                      ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="SIP media worker "
+                                                "processes (default: enough for the calls "
+                                                "the campaign can have up).")] = None,
 ) -> None:
-    """Run a campaign on the simulated network and print what happened."""
+    """Run a campaign and print what happened: on the simulated network, or over real SIP
+    when the campaign says `telephony: sip`."""
     campaign = load_campaign(campaign_file)
-    world = load_scenario(scenario) if scenario is not None else default_scenario()
+    duration = _duration(for_)
     with store_at(db) as store:
-        began = _start(start, campaign, world, store)
-        _import_leads(store, campaign, began)
-        with store.write() as uow:  # `dialer rules explain --campaign NAME` finds the file
-            campaign_id = uow.ensure_campaign(campaign.name, default_region=campaign.region,
-                                              now=began)
-            uow.remember_campaign(campaign_id, file=str(campaign_file.resolve()))
-        options = SimOptions(start=began, duration=timedelta(hours=hours), seed=seed)
-        if json_out or not stderr.is_terminal:
-            report = run_simulated(store, campaign, world, options)
+        if campaign.telephony is Telephony.SIP:
+            if scenario is not None:
+                raise UsageError("--scenario is for the simulated network; this campaign "
+                                 "has telephony: sip")
+            report = _run_sip(store, campaign, campaign_file, duration, start, workers,
+                              json_out)
         else:
-            report = _run_live(store, campaign, world, options)
+            world = load_scenario(scenario) if scenario is not None else default_scenario()
+            began = _start(start, campaign, world, store)
+            _import_leads(store, campaign, began)
+            _remember(store, campaign, campaign_file, began)
+            options = SimOptions(start=began, duration=duration or timedelta(hours=hours),
+                                 seed=seed)
+            if json_out or not stderr.is_terminal:
+                report = run_simulated(store, campaign, world, options)
+            else:
+                report = _run_live(lambda show: run_simulated(store, campaign, world, options,
+                                                              on_progress=show))
     if json_out:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
-        _print_report(report)
+        _print_report(report, simulated=campaign.telephony is Telephony.SIMULATED)
+
+
+def _duration(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        duration = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--for {text!r}: {exc}") from None
+    if duration <= timedelta(0):
+        raise UsageError(f"--for {text!r}: must be more than zero")
+    return duration
+
+
+def _remember(store: Store, campaign: Campaign, campaign_file: Path, now: datetime) -> None:
+    with store.write() as uow:  # `dialer rules explain --campaign NAME` finds the file
+        campaign_id = uow.ensure_campaign(campaign.name, default_region=campaign.region,
+                                          now=now)
+        uow.remember_campaign(campaign_id, file=str(campaign_file.resolve()))
+
+
+def _run_sip(store: Store, campaign: Campaign, campaign_file: Path,
+             duration: timedelta | None, start: str | None, workers: int | None,
+             json_out: bool) -> RunReport:
+    clock: Clock = SystemClock()
+    if start is not None:
+        clock = OffsetClock(_parse_start(start, campaign))
+    began = clock.now()
+    _import_leads(store, campaign, began)
+    _remember(store, campaign, campaign_file, began)
+    factory = sip_backend_factory(campaign, clock.now, SipRunOptions(workers=workers))
+    options = RealtimeOptions(duration=duration)
+    if json_out or not stderr.is_terminal:
+        return run_realtime(store, campaign, factory, options, clock=clock)
+    return _run_live(lambda show: run_realtime(store, campaign, factory, options, clock=clock,
+                                               on_progress=show), live=True)
+
+
+def _parse_start(text: str, campaign: Campaign) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--start {text!r}: expected ISO 8601 such as 2026-11-25T10:00"
+                         ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=region_zone(campaign.region))
 
 
 def _start(text: str | None, campaign: Campaign, world: Scenario, store: Store) -> datetime:
@@ -77,8 +150,7 @@ def _start(text: str | None, campaign: Campaign, world: Scenario, store: Store) 
         if last is None or last < world.start:
             return world.start
         return world.start + timedelta(days=(last - world.start).days + 1)
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=region_zone(campaign.region))
+    return _parse_start(text, campaign)
 
 
 def _import_leads(store: Store, campaign: Campaign, now: datetime) -> None:
@@ -96,23 +168,26 @@ def _import_leads(store: Store, campaign: Campaign, now: datetime) -> None:
         stderr.print(f"imported {summary.accepted} of {summary.rows_read} rows from {path.name}")
 
 
-def _run_live(
-    store: Store, campaign: Campaign, world: Scenario, options: SimOptions
-) -> RunReport:
+Progress = Callable[[Engine, datetime], None]
+
+
+def _run_live(run: Callable[[Progress], RunReport], *, live: bool = False) -> RunReport:
+    """Run with a live view on the terminal, refreshed at most ten times a second."""
     last = 0.0
-    with Live(console=stderr, transient=True, refresh_per_second=8) as live:
+    with Live(console=stderr, transient=True, refresh_per_second=8) as view:
 
         def show(engine: Engine, now: datetime) -> None:
             nonlocal last
             if time.monotonic() - last > 0.1:
-                live.update(_live_view(engine, now))
+                view.update(_live_view(engine, now, live=live))
                 last = time.monotonic()
 
-        return run_simulated(store, campaign, world, options, on_progress=show)
+        return run(show)
 
 
-def _live_view(engine: Engine, now: datetime) -> Group:
-    table = Table(title=f"{engine.settings.campaign}: {now:%Y-%m-%d %H:%M} (simulated)")
+def _live_view(engine: Engine, now: datetime, *, live: bool) -> Group:
+    when = f"{now:%Y-%m-%d %H:%M:%S} (live)" if live else f"{now:%Y-%m-%d %H:%M} (simulated)"
+    table = Table(title=f"{engine.settings.campaign}: {when}")
     for name in ("calls in flight", "agents", "abandon rate (run)", "in the window",
                  "dispositions"):
         table.add_column(name)
@@ -135,12 +210,14 @@ def _live_view(engine: Engine, now: datetime) -> Group:
     return Group(table, trunks)
 
 
-def _print_report(report: RunReport) -> None:
-    summary = Table(title=f"Campaign {report.campaign} ({report.mode}, seed {report.seed})",
+def _print_report(report: RunReport, *, simulated: bool = True) -> None:
+    how = f"seed {report.seed}" if simulated else "SIP"
+    summary = Table(title=f"Campaign {report.campaign} ({report.mode}, {how})",
                     show_header=False)
     occupancy = "-" if report.agent_occupancy is None else f"{report.agent_occupancy:.1%}"
     for key, value in (
-        ("simulated", f"{report.started_at:%Y-%m-%d %H:%M} → {report.ended_at:%H:%M}"),
+        ("simulated" if simulated else "ran",
+         f"{report.started_at:%Y-%m-%d %H:%M} → {report.ended_at:%H:%M}"),
         ("attempts", str(report.attempts)), ("contacts", str(report.contacts)),
         ("abandon rate", f"{report.abandon_rate:.2%}"),
         ("abandon rate over the regulator's window",
