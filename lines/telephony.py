@@ -86,7 +86,8 @@ class CallEnded:
     """The call is over. Exactly one per placed call, always the last event of the call.
 
     `sip_status` is the final status (200 for an answered call, else the failure code;
-    None when the call never left, e.g. no free channel). `q850_cause` comes from the
+    None when the call never left, e.g. no free channel, or when our side lost it, e.g. a
+    media worker crashed: an answered call ending so is `failed`). `q850_cause` comes from the
     Reason header where the carrier sent one.
     """
 

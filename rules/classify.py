@@ -169,11 +169,14 @@ def classify_answered(
     opted_out: bool,
     transferred: bool,
     completed: bool,
+    lost: bool = False,
 ) -> Disposition:
     """The disposition of a call that was answered (200 OK).
 
     The first true flag wins, in this order: `opted_out` (an opt-out must never be lost
-    under another outcome), `abandoned`, `transferred`, `completed`. With none set, the
+    under another outcome), `abandoned` (nor an abandoned call), `lost` (our side lost the
+    call: a media worker crashed, the backend never ended it; `failed`), `transferred`,
+    `completed`. With none set, the
     call is `answered_machine` when `answer` is `AnswerKind.MACHINE`, and
     `answered_human` otherwise: an unsure or missing AMD verdict is treated as a person,
     the safe side for abandonment and opt-out rules. Never raises.
@@ -182,6 +185,8 @@ def classify_answered(
         return D.OPTED_OUT
     if abandoned:
         return D.ABANDONED
+    if lost:
+        return D.FAILED
     if transferred:
         return D.TRANSFERRED
     if completed:

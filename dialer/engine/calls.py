@@ -68,12 +68,13 @@ class Outcomes:
         machine = call.answer is AnswerKind.MACHINE  # an abandoned machine is no abandoned call
         return classify_answered(answer=call.answer, abandoned=call.abandoned and not machine,
                                  opted_out=call.opted_out, transferred=call.transferred,
-                                 completed=call.completed)
+                                 completed=call.completed, lost=ended.sip_status is None)
 
     def close(self, call: Call, ended: CallEnded) -> CloseAttempt:
         disposition = self.disposition_of(call, ended)
         self.dispositions[disposition] += 1
-        if call.answered_at is not None and call.answer is not AnswerKind.MACHINE:
+        if (call.answered_at is not None and call.answer is not AnswerKind.MACHINE
+                and disposition is not Disposition.FAILED):  # a lost call: not counted
             self.live_answers += 1
         decision = decide(self.retry, disposition=disposition,
                           attempts_made=call.lead.attempts_made, now=ended.at,

@@ -129,9 +129,22 @@ class AccountPool:
         self._accounts.clear()
 
 
-def _account_config(from_uri: str, auth: Auth | None) -> Any:
+#: RTP ports: each account starts at a random even port of this range. pjsua's default (4000
+#: and up, the same in every process) lets the workers on one host race for the same ports.
+RTP_PORTS = (10000, 50000)
+
+
+def account_config(id_uri: str) -> Any:
+    """An account's configuration, with its RTP ports drawn from `RTP_PORTS`."""
     config = pj.AccountConfig()
-    config.idUri = from_uri
+    config.idUri = id_uri
+    rtp = config.mediaConfig.transportConfig
+    rtp.port, rtp.portRange, rtp.randomizePort = RTP_PORTS[0], RTP_PORTS[1], True
+    return config
+
+
+def _account_config(from_uri: str, auth: Auth | None) -> Any:
+    config = account_config(from_uri)
     if auth is not None:
         credentials = pj.AuthCredInfo("digest", "*", auth.username, 0, auth.password)
         config.sipConfig.authCreds.append(credentials)

@@ -71,9 +71,7 @@ class Station:
         self._ports = PortPool(self._cap)
         self._accounts = calls.AccountPool(self, min(self._cap, endpoint.MAX_ACCOUNTS - 1))
         self._incoming = calls.WorkerAccount(self)  # the default account: takes incoming calls
-        config = pj.AccountConfig()
-        config.idUri = f"sip:worker@{settings.host}:{port}"
-        self._incoming.create(config)
+        self._incoming.create(calls.account_config(f"sip:worker@{settings.host}:{port}"))
         self._incoming.setDefault()
         logger.info("ready on %s:%d, %d calls at most", settings.host, port, self._cap)
         return p.Ready(t=time.time(), pid=os.getpid(), cap=self._cap, host=settings.host,

@@ -160,7 +160,8 @@ def test_a_known_announcement_always_wins(
 
 
 def answered(answer: AnswerKind | None = AnswerKind.HUMAN, **flags: bool) -> Disposition:
-    values = {"abandoned": False, "opted_out": False, "transferred": False, "completed": False}
+    values = {"abandoned": False, "opted_out": False, "transferred": False, "completed": False,
+              "lost": False}
     values.update(flags)
     return classify_answered(answer=answer, **values)
 
@@ -171,6 +172,9 @@ def answered(answer: AnswerKind | None = AnswerKind.HUMAN, **flags: bool) -> Dis
         ({"opted_out": True, "abandoned": True, "transferred": True, "completed": True},
          D.OPTED_OUT),
         ({"abandoned": True, "transferred": True, "completed": True}, D.ABANDONED),
+        ({"abandoned": True, "lost": True}, D.ABANDONED),
+        ({"opted_out": True, "lost": True}, D.OPTED_OUT),
+        ({"lost": True, "transferred": True, "completed": True}, D.FAILED),
         ({"transferred": True, "completed": True}, D.TRANSFERRED),
         ({"completed": True}, D.COMPLETED),
         ({}, D.ANSWERED_HUMAN),
