@@ -16,7 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lines.sip import protocol as p
@@ -32,6 +33,7 @@ class WorkerOptions:
     pjsua_log_level: int = 0
     handler: str | None = None  # "module:callable" making each call's media handler
     planner: str | None = None  # "module:callable" planning incoming calls
+    env: Mapping[str, str] = field(default_factory=dict)  # added to the worker's environment
     python: str = sys.executable
 
     def argv(self) -> list[str]:
@@ -47,6 +49,7 @@ class WorkerOptions:
 class WorkerProcess:
     def __init__(self, options: WorkerOptions) -> None:
         env = dict(os.environ)
+        env.update(options.env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
         try:
             self._process = subprocess.Popen(options.argv(), stdin=subprocess.PIPE,

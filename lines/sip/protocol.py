@@ -53,6 +53,9 @@ class MediaStats:
     speech_frames: int = 0  # of those, the ones voice activity detection called speech
     frames_sent: int = 0  # frames played into the call
     late_frames: int = 0  # media clock ticks more than 40 ms after the previous one
+    #: A handler's own measure, if it takes one: from its speech onset over the far end's
+    #: audio until that audio went quiet (the softphone harness's barge-in latency).
+    barge_in_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

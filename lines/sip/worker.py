@@ -88,12 +88,14 @@ def run(settings: WorkerSettings, commands_fd: int, events_fd: int, *,
     stop_by: float | None = None
     try:
         while stop_by is None or (station.busy and time.monotonic() < stop_by):
-            station.poll(settings.poll_ms)
+            # Commands first: prompts sent before Ready are loaded before any SIP is handled,
+            # so an answer plan never names a prompt that is still in the pipe.
             for command in reader.read():
                 if isinstance(command, p.Stop):
                     stop_by = _stop(station, settings)
                 else:
                     station.handle(command)
+            station.poll(settings.poll_ms)
             if reader.closed and stop_by is None:
                 logger.info("command pipe closed: stopping")
                 stop_by = _stop(station, settings)

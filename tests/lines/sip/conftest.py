@@ -32,10 +32,10 @@ def audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with speech.wav (8 kHz 16-bit mono) and, for sipp, speech.ulaw and
     announcement.ulaw."""
     folder = tmp_path_factory.mktemp("audio")
-    speech = speak(SPEECH, folder / "speech-22k.wav")
+    speech = speak(SPEECH, folder)
     write_wav(folder / "speech.wav", speech)
     (folder / "speech.ulaw").write_bytes(mu_law(speech))
-    announcement = speak(ANNOUNCEMENT, folder / "announcement-22k.wav")
+    announcement = speak(ANNOUNCEMENT, folder)
     (folder / "announcement.ulaw").write_bytes(mu_law(announcement))
     return folder
 

@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import time
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -14,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 import pytest
 
+from dialer.harness import audio
 from lines.sip import protocol as p
 from lines.sip.media import MediaHandler, PromptAndVad
 from lines.sip.process import WorkerProcess
@@ -44,25 +44,15 @@ def need(tool: str, package: str) -> str:
     return path
 
 
-def speak(text: str, wav: Path) -> np.ndarray:
-    """`text` spoken by espeak-ng, as 8 kHz int16 samples."""
-    subprocess.run([need("espeak-ng", "espeak-ng"), "-w", str(wav), text], check=True,
-                   capture_output=True, timeout=30)
-    with wave.open(str(wav), "rb") as source:
-        rate = source.getframerate()
-        samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
-    count = len(samples) * 8000 // rate
-    resampled = np.interp(np.arange(count) * rate / 8000, np.arange(len(samples)), samples)
-    samples_8k: np.ndarray = np.clip(resampled, -32768, 32767).astype("<i2")
-    return samples_8k
+def speak(text: str, folder: Path) -> np.ndarray:
+    """`text` spoken by espeak-ng, as 8 kHz int16 samples (the harness's synthesis, cached
+    in `folder`)."""
+    need("espeak-ng", "espeak-ng")
+    return audio.speak(text, folder)
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as target:
-        target.setnchannels(1)
-        target.setsampwidth(2)
-        target.setframerate(8000)
-        target.writeframes(samples.tobytes())
+    audio.write_wav(path, samples)
 
 
 def mu_law(samples: np.ndarray) -> bytes:
