@@ -138,7 +138,8 @@ def _show(report: QaReport, json_out: bool) -> None:
         summary = Table(title="Dialer against phones", show_header=False)
         for key, value in (("matches", report.matches), ("mismatches", len(report.mismatches)),
                            ("not received by a phone", len(report.not_received)),
-                           ("unexplained phone calls", len(report.unexplained))):
+                           ("unexplained phone calls", len(report.unexplained)),
+                           ("agent legs (not attempts)", report.agent_legs)):
             summary.add_row(key, str(value))
         stdout.print(summary)
         for title, key in (("Mismatches", "mismatches"), ("Not received", "not_received"),

@@ -5,7 +5,8 @@ The phones log one `PhoneCall` per call they received (JSON lines). A dialer's a
 and `disposition` will do) is matched to those calls number by number in time order: the
 n-th attempt at a number is the n-th call its phone received. Attempts that never reached
 a phone (failed on our side, no line) are listed apart, as are phone calls no attempt
-explains.
+explains. Calls to `agent` phones are the legs a dialer bridges to its agents, not
+attempts: they are counted (`agent_legs`), never matched.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from datetime import datetime
 from pathlib import Path
 
 from dialer.errors import UsageError
+from dialer.harness.config import PhoneKind
 
 #: Dispositions of attempts that never reached the far end (nothing for a phone to log).
 _NEVER_LEFT = frozenset({"failed", "network_error"})
+_AGENT = PhoneKind.AGENT.value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +93,7 @@ class QaReport:
     mismatches: list[Row] = field(default_factory=list)
     not_received: list[Row] = field(default_factory=list)  # attempts no phone saw
     unexplained: list[Row] = field(default_factory=list)  # calls no attempt explains
+    agent_legs: int = 0  # calls to agent phones: a dialer's agent legs, not attempts
     barge_in_ms: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
@@ -109,6 +113,7 @@ class QaReport:
             "matches": self.matches, "mismatches": [row(r) for r in self.mismatches],
             "not_received": [row(r) for r in self.not_received],
             "unexplained": [row(r) for r in self.unexplained],
+            "agent_legs": self.agent_legs,
             "barge_in_ms": ({"count": len(latencies), "median": latencies[len(latencies) // 2],
                              "max": latencies[-1]} if latencies else None),
         }
@@ -120,7 +125,8 @@ def build_report(calls: Sequence[PhoneCall], attempts: Sequence[Attempt] | None)
     if attempts is None:
         return report
     report.compared = True
-    for row in match(calls, attempts):
+    report.agent_legs = sum(call.kind == _AGENT for call in calls)
+    for row in match([call for call in calls if call.kind != _AGENT], attempts):
         verdict = row.verdict
         if verdict == "ok":
             report.matches += row.call is not None

@@ -36,6 +36,14 @@ def test_matches_mismatches_and_calls_nobody_explains() -> None:
     assert [m["number"] for m in report["not_received"]] == ["+8613800000005"]
 
 
+def test_agent_legs_are_counted_not_matched() -> None:
+    calls = [call("+8613800000001", "busy", ("busy",), 1),
+             call("9001", "agent", ("answered_human",), 5),
+             call("9001", "agent", ("answered_human",), 9)]
+    report = build_report(calls, [attempt("+8613800000001", "busy", 0.9)])
+    assert (report.matches, report.agent_legs, report.unexplained) == (1, 2, [])
+
+
 def test_logs_round_trip_through_files(tmp_path: Path) -> None:
     calls = [call("+8613800000001", "空号", ("vacant",), 1)]
     (tmp_path / "calls.jsonl").write_text("".join(c.to_json() + "\n" for c in calls),
