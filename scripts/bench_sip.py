@@ -70,6 +70,7 @@ from lines.sip import (  # noqa: E402
     WorkerOptions,
 )
 from lines.sip import protocol as p  # noqa: E402
+from lines.sip.pcm import PORT_FRAMES  # noqa: E402
 from lines.telephony import CallAnswered, CallEnded, CallEvent, CallRequest  # noqa: E402
 
 PROMPT_TEXT = ("Hello, this is a reminder from your pharmacy. Your prescription is ready "
@@ -414,8 +415,10 @@ class Media:
     @property
     def no_underruns(self) -> bool:
         """No late tick, and no call short of frames beyond the prompt command's trip and
-        the hang-up (5 frames, 100 ms)."""
-        return self.calls > 0 and self.late_frames == 0 and self.shortfall_max_frames <= 5
+        the hang-up (5 frames, 100 ms) and the call port's granularity at either end."""
+        allowed = 5 + 2 * (PORT_FRAMES - 1)
+        return (self.calls > 0 and self.late_frames == 0
+                and self.shortfall_max_frames <= allowed)
 
 
 def endings(logs: list[CallLog]) -> dict[str, int]:

@@ -1,9 +1,9 @@
 """A call's audio inside a media worker: the handler seam, the default handler, the ports.
 
 Each call gets a `CallPort` (a pjsua2 `AudioMediaPort`) from a pool made at start. The
-pjmedia clock thread calls the port every 20 ms: with each frame heard (`on_frame`) and for
-each frame to send (`next_frame`). The port hands both to the call's `MediaHandler`, which
-knows nothing of SIP: the voice pipeline plugs in here.
+pjmedia clock thread calls the port every 60 ms (`PORT_FRAMES` frames of 20 ms): the port
+passes each 20 ms frame heard to `on_frame` and asks `next_frame` for each one to send, of
+the call's `MediaHandler`, which knows nothing of SIP: the voice pipeline plugs in here.
 
 Frames cross the SWIG boundary through the vector's data pointer (ctypes): `bytes(buf)`
 copies element by element and costs 150-300 µs a frame; this costs a few µs. It relies on
@@ -24,17 +24,20 @@ import pjsua2 as pj
 import webrtcvad
 
 from lines.sip.errors import SipError
-from lines.sip.pcm import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from lines.sip.pcm import FRAME_BYTES, FRAME_MS, PORT_FRAMES, SAMPLE_RATE
 from lines.sip.protocol import MediaStats
 
 _POINTER = ctypes.sizeof(ctypes.c_void_p)
-_LATE_S = 2 * FRAME_MS / 1000
+PORT_MS = PORT_FRAMES * FRAME_MS
+_LATE_S = 2 * PORT_MS / 1000
+_SILENCE = bytes(FRAME_BYTES)
 
 
 class MediaHandler(Protocol):
     """One call's audio, frame by frame (20 ms of 8 kHz 16-bit mono PCM).
 
-    - `on_frame` and `next_frame` run on the pjmedia clock thread, once per 20 ms each;
+    - `on_frame` and `next_frame` run on the pjmedia clock thread, three of each in a row
+      every 60 ms (`PORT_FRAMES`);
       they must return within tens of microseconds and never block.
     - `on_frame` gets only non-empty frames; `at` is `time.monotonic()`.
     - `next_frame` returns the next frame to send (`FRAME_BYTES` long), or None for silence.
@@ -136,12 +139,13 @@ def check_frame_access() -> None:
 
 
 class CallPort(pj.AudioMediaPort):  # type: ignore[misc]  # pjsua2 has no type hints
-    """A conference-bridge port that carries one call's frames to and from its handler."""
+    """A conference-bridge port that carries one call's frames to and from its handler,
+    `PORT_FRAMES` handler frames at a time."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
         audio = pj.MediaFormatAudio()
-        audio.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
+        audio.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, PORT_MS * 1000, 16)
         self.createPort(name, audio)
         self.handler: MediaHandler | None = None
         self.error: str | None = None
@@ -163,7 +167,11 @@ class CallPort(pj.AudioMediaPort):  # type: ignore[misc]  # pjsua2 has no type h
         if handler is None or not frame.size:
             return  # idle, or the empty frames at call start
         try:
-            handler.on_frame(read_frame(frame), time.monotonic())
+            pcm, now = read_frame(frame), time.monotonic()
+            last = len(pcm) - FRAME_BYTES
+            for start in range(0, len(pcm), FRAME_BYTES):  # the last one heard at `now`
+                handler.on_frame(pcm[start:start + FRAME_BYTES],
+                                 now - (last - start) / FRAME_BYTES * FRAME_MS / 1000)
         except Exception as exc:  # a raise would unwind into pjmedia's clock thread
             self._fail(exc)
 
@@ -176,9 +184,9 @@ class CallPort(pj.AudioMediaPort):  # type: ignore[misc]  # pjsua2 has no type h
             self._late += 1
         self._last_tick = now
         try:
-            data = handler.next_frame()
-            if data:
-                write_frame(frame, data)
+            frames = [handler.next_frame() for _ in range(PORT_FRAMES)]
+            if any(frames):
+                write_frame(frame, b"".join(f or _SILENCE for f in frames))
         except Exception as exc:  # a raise would unwind into pjmedia's clock thread
             self._fail(exc)
 

@@ -16,6 +16,11 @@ SAMPLE_RATE = 8000
 SAMPLE_BYTES = 2
 FRAME_MS = 20
 FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * SAMPLE_BYTES  # 320
+#: Frames per call-port frame: the bridge runs at 20 ms, but each call's port takes and
+#: gives 60 ms at a time (the bridge buffers the difference), a third of the calls from
+#: pjmedia's clock thread into Python, which are most of a call's CPU. Handlers still see
+#: 20 ms frames; audio heard reaches them up to 40 ms later (`lines.sip.media`).
+PORT_FRAMES = 3
 
 
 def read_pcm(path: str | Path) -> bytes:
