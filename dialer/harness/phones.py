@@ -59,7 +59,7 @@ from dialer.harness import audio
 from dialer.harness.audio import Samples
 from dialer.harness.config import HarnessConfig, Phone, PhoneKind, parse_harness
 from lines.sip.answer import IncomingCall
-from lines.sip.pcm import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from lines.sip.pcm import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, split_frames
 from lines.sip.protocol import AnswerPlan, MediaStats
 from rules.dispositions import Disposition
 from rules.signals import Announcement
@@ -273,7 +273,7 @@ class PhoneHandler:
         self._measured = False
 
     def arm(self, pcm: bytes) -> None:
-        self._interrupt = _frames(pcm)
+        self._interrupt = split_frames(pcm)
 
     def on_frame(self, pcm: bytes, at: float) -> None:
         self._received += 1
@@ -317,7 +317,7 @@ class PhoneHandler:
         return frame
 
     def play(self, pcm: bytes) -> None:
-        self._queue.extend(_frames(pcm))
+        self._queue.extend(split_frames(pcm))
 
     def stop_playing(self) -> None:
         self._queue.clear()
@@ -325,13 +325,6 @@ class PhoneHandler:
     def stats(self) -> MediaStats:
         return MediaStats(frames_received=self._received, speech_frames=self._speech,
                           frames_sent=self._sent, barge_in_ms=self._barge_in_ms)
-
-
-def _frames(pcm: bytes) -> list[bytes]:
-    frames = [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-    if frames and len(frames[-1]) < FRAME_BYTES:
-        frames[-1] = frames[-1].ljust(FRAME_BYTES, b"\x00")
-    return frames
 
 
 _handlers: weakref.WeakValueDictionary[str, PhoneHandler] = weakref.WeakValueDictionary()

@@ -24,7 +24,7 @@ import pjsua2 as pj
 import webrtcvad
 
 from lines.sip.errors import SipError
-from lines.sip.pcm import FRAME_BYTES, FRAME_MS, PORT_FRAMES, SAMPLE_RATE
+from lines.sip.pcm import FRAME_BYTES, FRAME_MS, PORT_FRAMES, SAMPLE_RATE, split_frames
 from lines.sip.protocol import MediaStats
 
 _POINTER = ctypes.sizeof(ctypes.c_void_p)
@@ -96,14 +96,6 @@ class PromptAndVad:
 def default_handler(call_id: str) -> MediaHandler:
     """A `PromptAndVad` for every call."""
     return PromptAndVad()
-
-
-def split_frames(pcm: bytes) -> list[bytes]:
-    """Whole frames, the last one padded with silence."""
-    frames = [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-    if frames and len(frames[-1]) < FRAME_BYTES:
-        frames[-1] = frames[-1].ljust(FRAME_BYTES, b"\x00")
-    return frames
 
 
 def _span(vector: Any) -> tuple[int, int]:

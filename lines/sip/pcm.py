@@ -23,6 +23,14 @@ FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * SAMPLE_BYTES  # 320
 PORT_FRAMES = 3
 
 
+def split_frames(pcm: bytes) -> list[bytes]:
+    """Whole frames, the last one padded with silence."""
+    frames = [pcm[i:i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+    if frames and len(frames[-1]) < FRAME_BYTES:
+        frames[-1] = frames[-1].ljust(FRAME_BYTES, b"\x00")
+    return frames
+
+
 def read_pcm(path: str | Path) -> bytes:
     """The samples of a prompt file: a WAV in 8 kHz 16-bit mono, or raw samples."""
     path = Path(path)
