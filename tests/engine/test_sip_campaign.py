@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -88,6 +89,7 @@ def test_a_killed_worker_fails_its_calls_and_the_campaign_goes_on(tmp_path: Path
         return backends[-1]
 
     killed: list[int] = []
+    restarted: list[int] = []
 
     def kill_one_worker() -> None:
         assert first_answer.wait(20), "no call was answered"
@@ -96,6 +98,11 @@ def test_a_killed_worker_fails_its_calls_and_the_campaign_goes_on(tmp_path: Path
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         killed.append(worker)
+        deadline = time.monotonic() + 15
+        while backends[0].worker_pids()[worker] in (pid, None):  # started again
+            assert time.monotonic() < deadline, "the killed worker was not started again"
+            time.sleep(0.05)
+        restarted.append(worker)
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
     killer.start()
@@ -103,6 +110,7 @@ def test_a_killed_worker_fails_its_calls_and_the_campaign_goes_on(tmp_path: Path
     killer.join(1)
 
     assert killed, "the test never killed a worker"
+    assert restarted == killed
     with store.read() as uow:
         rows = {row.e164: row for row in uow.attempt_rows("sip-robo")}
     assert sorted(rows) == NUMBERS  # every lead dialed once: the campaign went on
