@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -109,3 +112,39 @@ def at_option(text: str | None, zone: ZoneInfo) -> datetime:
         raise UsageError(f"--at: {text!r} is not an ISO 8601 time "
                          "(such as 2026-11-24T10:30 or 2026-11-24T10:30+08:00)") from None
     return parsed.astimezone(zone) if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event, on_stop: Callable[[], None] | None = None,
+                    hurry: threading.Event | None = None) -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM sets `stop` (and calls `on_stop`) instead of
+    interrupting; with `hurry`, the second sets it; the one after interrupts as usual.
+    Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            if old is not None:
+                signal.signal(sig, old)
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and hurry is not None:
+            hurry.set()
+            restore()
+            return
+        stop.set()
+        if hurry is None:
+            restore()
+        if on_stop is not None:
+            on_stop()
+
+    for sig in signals:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        restore()

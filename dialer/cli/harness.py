@@ -7,19 +7,15 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
 from pydantic_core import PydanticCustomError
 from rich.table import Table
 
-from dialer.cli.common import JsonOption, stderr, stdout
+from dialer.cli.common import JsonOption, stderr, stdout, stop_on_signals
 from dialer.config.fields import parse_duration
 from dialer.errors import UsageError
 from dialer.harness.config import load_harness
@@ -63,7 +59,7 @@ def harness(
     seconds = _duration(for_)
     settings = load_harness(config)
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         calls = run_harness(settings, log_path=log, duration=seconds, stop_event=stop,
                             on_ready=_announce)
     stderr.print(f"{len(calls)} calls appended to {log}")
@@ -93,25 +89,6 @@ def _duration(text: str | None) -> float | None:
         return parse_duration(text).total_seconds()
     except PydanticCustomError:
         raise UsageError(f"--for: {text!r} is not a duration (such as 90s, 10m or 1h)") from None
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM set `stop` instead of interrupting (in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            if old is not None:
-                signal.signal(sig, old)
 
 
 def _announce(harness: Harness) -> None:

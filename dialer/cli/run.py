@@ -7,6 +7,7 @@ campaign's trunks in real time, with the same live display and report.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from dialer.cli.common import (
     region_zone,
     stderr,
     stdout,
+    stop_on_signals,
     store_at,
 )
 from dialer.clock import Clock, OffsetClock, SystemClock
@@ -125,10 +127,19 @@ def _run_sip(store: Store, campaign: Campaign, campaign_file: Path,
     _remember(store, campaign, campaign_file, began)
     factory = sip_backend_factory(campaign, clock.now, SipRunOptions(workers=workers))
     options = RealtimeOptions(duration=duration)
-    if json_out or not stderr.is_terminal:
-        return run_realtime(store, campaign, factory, options, clock=clock)
-    return _run_live(lambda show: run_realtime(store, campaign, factory, options, clock=clock,
-                                               on_progress=show), live=True)
+    stop, hurry = threading.Event(), threading.Event()
+
+    def stopping() -> None:
+        stderr.print("stopping: no new calls; the calls up end by themselves (Ctrl-C again "
+                     "to hang up at once)")
+
+    with stop_on_signals(stop, stopping, hurry):
+        if json_out or not stderr.is_terminal:
+            return run_realtime(store, campaign, factory, options, clock=clock, stop=stop,
+                                hurry=hurry)
+        return _run_live(lambda show: run_realtime(store, campaign, factory, options,
+                                                   clock=clock, on_progress=show, stop=stop,
+                                                   hurry=hurry), live=True)
 
 
 def _parse_start(text: str, campaign: Campaign) -> datetime:

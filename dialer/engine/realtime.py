@@ -6,8 +6,9 @@ one, ticks the engine every second and at each abandon deadline, and carries out
 commands. Agents over SIP are softphones (`SoftphoneDesk`): logged in and ready from the
 start, offered the next call once the wrap-up time after their last one has passed.
 
-The run dials until `RealtimeOptions.duration` has passed or, without one, until no lead
-is due and nothing is in flight; then it lets the calls up end by themselves for `settle`,
+The run dials until `RealtimeOptions.duration` has passed, the `stop` event is set (Ctrl-C)
+or, without either, until no lead is due and nothing is in flight; then it lets the calls
+up end by themselves for `settle`,
 hangs up what is left, and closes as `failed` any call the backend never ended (it broke
 its contract: every placed call gets exactly one `CallEnded`).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import heapq
 import logging
 import queue
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,8 +101,12 @@ def run_realtime(
     *,
     clock: Clock | None = None,
     on_progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    hurry: threading.Event | None = None,
 ) -> RunReport:
-    """Run `campaign` now, on the backend `backend_factory` builds, until it is done."""
+    """Run `campaign` now, on the backend `backend_factory` builds, until it is done (or
+    `stop` is set: no new calls, the rest as at the end of the run; `hurry` set: hang up
+    the calls still up without waiting for `settle`)."""
     clock = clock or SystemClock()
     started = clock.now()
     run = start_run(store, campaign, started)
@@ -108,7 +114,8 @@ def run_realtime(
     if campaign.agents.softphones:
         desk = SoftphoneDesk(campaign.agents.softphones,
                              campaign.agents.wrap_up or timedelta(0))
-    loop = _Loop(run.engine, run.ledger, backend_factory, clock, desk, options, on_progress)
+    loop = _Loop(run.engine, run.ledger, backend_factory, clock, desk, options, on_progress,
+                 stop, hurry)
     ended = loop.run(started)
     return build_report(store, campaign, run.engine, recovery=run.recovery, started=started,
                         ended=ended, seed=0, window=ended - started,
@@ -118,9 +125,10 @@ def run_realtime(
 class _Loop:
     def __init__(self, engine: Engine, ledger: Ledger, backend_factory: BackendFactory,
                  clock: Clock, desk: SoftphoneDesk | None, options: RealtimeOptions,
-                 on_progress: Progress | None) -> None:
+                 on_progress: Progress | None, stop: threading.Event | None,
+                 hurry: threading.Event | None) -> None:
         self.engine, self.clock, self.desk, self.options = engine, clock, desk, options
-        self.on_progress = on_progress
+        self.on_progress, self.stop, self.hurry = on_progress, stop, hurry
         self.inbox: queue.SimpleQueue[CallEvent | AgentEvent] = queue.SimpleQueue()
         self.backend = backend_factory(self.inbox.put)
         on_wrap_up = None
@@ -152,7 +160,9 @@ class _Loop:
                 engine.closing = True
             if closed_at is not None and not engine.busy:
                 break
-            if closed_at is not None and hung_up_at is None and now - closed_at >= options.settle:
+            hurried = self.hurry is not None and self.hurry.is_set()
+            if (closed_at is not None and hung_up_at is None
+                    and (now - closed_at >= options.settle or hurried)):
                 hung_up_at = now
                 for call_id in list(engine.calls):
                     self.backend.hang_up(call_id)
@@ -178,6 +188,8 @@ class _Loop:
         return ended
 
     def _done_dialing(self, now: datetime, end: datetime | None) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return True
         if end is not None:
             return now >= end
         queue_ = self.engine.queue  # ran out: the last claim came back short, nothing up

@@ -163,3 +163,36 @@ def test_calls_the_backend_never_ends_are_hung_up_then_closed_as_failed(tmp_path
         rows = {row.e164: row for row in uow.attempt_rows("rt")}
     assert rows["+8613800138109"].disposition == "failed"
     assert rows["+8613800138109"].ended_at is not None
+
+
+@pytest.mark.slow
+def test_a_stop_ends_dialing_and_hurry_hangs_up_what_is_left(tmp_path: Path) -> None:
+    numbers = [f"+8613800138{n:03d}" for n in range(100, 110)]
+    campaign, leads = _campaign(tmp_path, numbers)
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.write() as uow:
+        import_file(uow, leads, campaign="rt", source="leads",
+                    options=IntakeOptions(region="CN"), now=START, actor="test")
+    clock = OffsetClock(START)
+    backends: list[ThreadedBackend] = []
+    stop, hurry = threading.Event(), threading.Event()
+
+    def factory(sink: EventSink) -> ThreadedBackend:
+        backends.append(ThreadedBackend(sink, clock, talk=30))  # calls that last
+        threading.Timer(0.5, stop.set).start()
+        threading.Timer(1.0, hurry.set).start()
+        return backends[-1]
+
+    options = RealtimeOptions(settle=timedelta(minutes=5), hang_up_grace=timedelta(seconds=1))
+    report = run_realtime(store, campaign, factory, options,  # type: ignore[arg-type]
+                          clock=clock, stop=stop, hurry=hurry)
+    backend = backends[0]
+    assert len(backend.placed) < len(numbers)  # dialing stopped
+    assert set(backend.hung_up) >= {r.call_id for r in backend.placed
+                                    if not r.e164.endswith("1")}  # hurried: hung up
+    assert report.ended_at - report.started_at < timedelta(seconds=10)  # not the 5 min settle
+    with store.read() as uow:
+        rows = list(uow.attempt_rows("rt"))
+    assert len(rows) == len(backend.placed)
+    # every attempt closed (this stand-in never ends a call it hangs up: the loop fails them)
+    assert all(row.ended_at is not None for row in rows)
