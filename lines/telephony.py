@@ -57,7 +57,9 @@ class EarlyMediaHeard:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallAnswered:
-    """The call was answered (SIP 200)."""
+    """The call was answered (SIP 200). A backend that watches for media sends it once the
+    far end's audio flows, and ends a 200 with no audio as `CallEnded(no_media=True)`
+    with no `CallAnswered` before it."""
 
     call_id: str
     at: datetime

@@ -27,7 +27,8 @@ is held; sipp echoes it, so the worker's VAD runs on every frame heard, and find
 Setup latency is the worker's `Answered.t - Trying.t`: INVITE sent to 200 OK handled (and
 ACK sent), on one clock. Beside it: `place()` to the INVITE (the Place command's trip
 through the worker's pipe, read between 20 ms polls), the Answered event's trip back to
-the backend's I/O thread and to the bench's main thread, and `place()` to `CallAnswered`.
+the backend's I/O thread and to the bench's main thread, and `place()` to `CallAnswered`
+(which waits for the echo's first RTP packet after the 200: the worker's `MediaFlowing`).
 
     .venv/bin/python scripts/bench_sip.py                        # quick: hold 30 s, 1 min
     .venv/bin/python scripts/bench_sip.py --hold 60 --minutes 5  # the figures

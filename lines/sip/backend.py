@@ -8,9 +8,10 @@ It maps worker events to `lines.telephony` events:
 |--------------|---------------------------------------------------------|
 | Ringing      | CallRinging (the first 18x only)                         |
 | EarlyMedia   | EarlyMediaHeard(Announcement.UNKNOWN): nothing classifies early media yet |
-| Answered     | CallAnswered                                            |
-| Dtmf         | CalleeActed(intent=<the digit>)                         |
-| Ended        | CallEnded (status, reason, Q.850 cause, who ended it)   |
+| Answered     | CallAnswered; held until MediaFlowing with a `no_media_timeout` |
+| MediaFlowing | the held CallAnswered, then the CalleeActed held with it |
+| Dtmf         | CalleeActed(intent=<the digit>); held while the answer is |
+| Ended        | CallEnded (status, reason, Q.850 cause, who ended it, no media) |
 
 Threads: the sink (and the optional observer) are called from the backend's I/O thread,
 never from the caller's; the caller marshals events to its own loop (and never calls
@@ -25,7 +26,19 @@ Contract, beyond `TelephonyBackend`'s:
   crashed, and the worker is started again;
 - an agent leg (`connect_agent`) is placed from the customer call's worker to the agent's
   softphone and bridged when it answers; if the leg fails or ends, the customer call is
-  hung up, and the other way round. Agent legs never reach the sink.
+  hung up, and the other way round. Agent legs never reach the sink;
+- no media (`SipSettings.no_media_timeout`, 3 s by default; None turns it off): a call is
+  handed on as answered only once the far end's audio flows, so `CallAnswered` waits for
+  the first RTP packet after the 200 (tens of milliseconds on a working trunk). A call
+  with no RTP by the timeout is hung up by its worker and ends with
+  `CallEnded(sip_status=200, no_media=True, ended_by=NETWORK)` and no `CallAnswered`
+  before it: how the simulated network reports a silent trunk, and what the engine counts
+  as the trunk's `network_error`. A call that ends otherwise before its first packet also
+  carries `no_media` (so does every 200 not reported as answered). Digits that come
+  before the packet are delivered after the `CallAnswered`, or dropped with the call.
+  Why hold the answer rather than report it and then the silence: dead air never reaches
+  an agent or a script, never waits in the queue (to count as abandoned when it drops),
+  and never enters the pacer's answer statistics. Agent legs are not watched.
 """
 
 from __future__ import annotations
@@ -73,6 +86,7 @@ class _Call:
     reserved: bool = False  # holds an unused slot for its agent leg
     rang: bool = False
     early_media: bool = False
+    held: list[CallEvent] | None = None  # answered, no media yet: what waits for it
     ended: bool = False
     slots_freed: bool = False
 
@@ -137,6 +151,7 @@ class SipBackend:
                 self._supervisor.call_soon(lambda: self._deliver([ended]))
                 return
             reserve = self._settings.reserve_agent_slots
+            no_media = self._settings.no_media_timeout
             call = _Call(call_id=request.call_id, worker=worker, claimed=1 + reserve,
                          trunk=trunk, e164=request.e164, reserved=reserve)
             self._calls[call.call_id] = call
@@ -148,7 +163,8 @@ class SipBackend:
                 pai=f"<{trunk.identity(request.caller_id)}>" if trunk.send_pai else None,
                 ring_timeout=request.ring_timeout.total_seconds(),
                 setup_timeout=self._settings.setup_timeout.total_seconds(),
-                auth=trunk.auth, reserve_slot=reserve))
+                auth=trunk.auth, reserve_slot=reserve,
+                no_media_timeout=None if no_media is None else no_media.total_seconds()))
 
     def _seat(self, request: CallRequest, trunk: SipTrunk | None) -> tuple[int | None, str]:
         """The worker to carry the call, or why there is none."""
@@ -295,12 +311,22 @@ class SipBackend:
             return [EarlyMediaHeard(call_id=call.call_id, at=at,
                                     announcement=Announcement.UNKNOWN)]
         if isinstance(event, p.Answered):
+            if self._settings.no_media_timeout is not None:
+                call.held = []  # until the far end's media comes
+                return []
             return [CallAnswered(call_id=call.call_id, at=at)]
+        if isinstance(event, p.MediaFlowing) and call.held is not None:
+            held, call.held = call.held, None
+            return [CallAnswered(call_id=call.call_id, at=at), *held]
         if isinstance(event, p.Dtmf):
-            return [CalleeActed(call_id=call.call_id, at=at, intent=event.digit)]
+            acted = CalleeActed(call_id=call.call_id, at=at, intent=event.digit)
+            if call.held is not None:
+                call.held.append(acted)
+                return []
+            return [acted]
         if isinstance(event, p.Ended):
             ended = self._end(call, event.status, event.reason, _PARTY.get(event.by, Party.US),
-                              event.q850)
+                              event.q850, no_media=event.no_media)
             if event.released:
                 self._free_slots(call)
             if call.leg is not None:
@@ -324,7 +350,7 @@ class SipBackend:
             self._free_slots(leg)
 
     def _end(self, call: _Call, status: int | None, reason: str, by: Party,
-             q850: int | None = None) -> CallEnded | None:
+             q850: int | None = None, *, no_media: bool = False) -> CallEnded | None:
         """The call's one CallEnded (None for an agent leg or a call already ended). Its
         trunk channel is free from here: the engine counts it free on CallEnded."""
         if call.ended:
@@ -336,8 +362,11 @@ class SipBackend:
         self._channels[call.trunk.name] -= 1
         if call.slots_freed:
             del self._calls[call.call_id]
+        if call.held:
+            logger.info("call %s: %d digits dropped with its answer (no media)",
+                        call.call_id, len(call.held))
         return CallEnded(call_id=call.call_id, at=self._clock(), sip_status=status,
-                         reason=reason, q850_cause=q850, ended_by=by)
+                         reason=reason, q850_cause=q850, ended_by=by, no_media=no_media)
 
     def _free_slots(self, call: _Call) -> None:
         """The worker slots the call held are free again; an ended call is forgotten."""

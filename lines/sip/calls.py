@@ -41,6 +41,32 @@ class CallListener(Protocol):
     def on_incoming(self, account: Any, prm: Any) -> None: ...
 
 
+class MediaWatch:
+    """An answered call's wait for the far end's first RTP packet (a call placed with a
+    `no_media_timeout`): `start` at the answer, then `check` until the packet came or the
+    time is up. Packets are counted in the stream's statistics: the frames a port hears
+    cannot tell, as the jitter buffer fills silence in when nothing comes."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.timed_out = False
+        self._deadline = 0.0
+        self._heard = 0
+
+    def start(self, heard: int, now: float) -> None:
+        """From the answer at `now` (monotonic), when `heard` packets had come (early media)."""
+        self._deadline, self._heard = now + self.timeout, heard
+
+    def check(self, heard: int, now: float) -> bool | None:
+        """True: media came. False: none came in time. None: wait on."""
+        if heard > self._heard:
+            return True
+        if now >= self._deadline:
+            self.timed_out = True
+            return False
+        return None
+
+
 class SipCall(pj.Call):  # type: ignore[misc]  # pjsua2 has no type hints
     """One call and the worker's notes about it. The worker holds a reference to it until
     it is disconnected: dropping a pjsua2 call hangs it up with 603."""
@@ -58,10 +84,21 @@ class SipCall(pj.Call):  # type: ignore[misc]  # pjsua2 has no type hints
         self.early_media = False
         self.answered = False
         self.media_connected = False
+        self.audio_index: int | None = None  # of the active audio stream
+        self.media_watch: MediaWatch | None = None  # set until the far end's RTP comes
         self.ending_note: str | None = None  # set when we hang up: why
         self.reported_end = False
         self.disconnected = False
         self.reservation: str | None = None  # a slot kept for a later leg
+
+    def rtp_received(self) -> int:
+        """RTP packets heard from the far end so far (0 before the call has audio)."""
+        if self.audio_index is None:
+            return 0
+        try:
+            return int(self.getStreamStat(self.audio_index).rtcp.rxStat.pkt)
+        except pj.Error:
+            return 0  # the stream is gone (or not there yet)
 
     def onCallState(self, prm: Any) -> None:  # pjsua2's names
         self.listener.guard(self.listener.on_state, self, prm)

@@ -9,9 +9,9 @@ on another machine behind any byte pipe (ssh, socat) and a human can read a capt
 - Every event carries `t`, the worker's wall clock (seconds since the epoch) when it
   happened: for measuring (setup latency is `Answered.t - Trying.t`), never for deciding.
 - Per call, a worker sends `Trying` or `Incoming` first, then any of `Ringing`,
-  `EarlyMedia`, `Answered`, `Dtmf`, `Bridged`, then exactly one `Ended`. Its slots are free
-  again with it (`Ended.released`), or, when the worker gave up on a call pjsua2 still
-  holds (a setup timeout), with a `Released` that follows.
+  `EarlyMedia`, `Answered`, `MediaFlowing`, `Dtmf`, `Bridged`, then exactly one `Ended`.
+  Its slots are free again with it (`Ended.released`), or, when the worker gave up on a
+  call pjsua2 still holds (a setup timeout), with a `Released` that follows.
 - A placed call the worker cannot carry (no free slot, bad URI) still gets `Ended` (with
   `status` None).
 
@@ -91,7 +91,13 @@ class AnswerPlan:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Place:
     """Place a call. `reserve_slot` keeps a second slot for an agent leg bridged later;
-    `into_reservation_of` places this call into the slot another call reserved."""
+    `into_reservation_of` places this call into the slot another call reserved.
+
+    `no_media_timeout`: once the call is answered, the far end's RTP must come within
+    this many seconds. The worker reports `MediaFlowing` when the first packet after the
+    200 arrives; without one in time it hangs the call up, and the call's `Ended` says
+    `no_media`. None: no watch, and no `MediaFlowing`.
+    """
 
     type: ClassVar[str] = "place"
     call_id: str
@@ -103,6 +109,7 @@ class Place:
     auth: Auth | None = None
     reserve_slot: bool = False
     into_reservation_of: str | None = None
+    no_media_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,6 +250,16 @@ class Answered:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MediaFlowing:
+    """The far end's first RTP packet after the answer arrived (calls placed with a
+    `no_media_timeout` only)."""
+
+    type: ClassVar[str] = "media_flowing"
+    t: float
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bridged:
     type: ClassVar[str] = "bridged"
     t: float
@@ -271,9 +288,12 @@ class Ended:
     reason: str
     q850: int | None = None
     by: str = "network"  # "us"; "remote" (hung up after answer, or the caller of an incoming
-    # call); "network" (a failure response or timeout before answer)
+    # call); "network" (a failure response or timeout before answer, or no media after it)
     media: MediaStats | None = None
     released: bool = True  # its slots are free; False: a `Released` follows
+    #: Answered, but no RTP came from the far end before the call ended (calls placed with
+    #: a `no_media_timeout` only). `by` is "network" when the worker hung up for it.
+    no_media: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,8 +314,8 @@ class Pong:
 
 
 Event = (
-    Ready | Failed | Trying | Incoming | Ringing | EarlyMedia | Answered | Bridged | Dtmf
-    | Ended | Released | Pong
+    Ready | Failed | Trying | Incoming | Ringing | EarlyMedia | Answered | MediaFlowing
+    | Bridged | Dtmf | Ended | Released | Pong
 )
 Message = Command | Event
 

@@ -71,6 +71,10 @@ class SipSettings:
     `script_prompt` and `abandon_prompt` are 8 kHz 16-bit mono WAV (or raw) files: until
     the voice pipeline takes over, `start_script` plays the first whatever the script, and
     `play_abandon_message` plays the second and hangs up.
+
+    `no_media_timeout`: an answered call is handed on as answered once the far end's first
+    RTP packet comes; with none within this time, it is hung up and ends as `no_media`
+    (see `SipBackend`). None: every 200 is an answer at once, audio or not.
     """
 
     trunks: tuple[SipTrunk, ...]
@@ -80,6 +84,7 @@ class SipSettings:
     reserve_agent_slots: bool = False  # keep a slot beside each call for its agent leg
     agent_ring_timeout: timedelta = timedelta(seconds=15)
     setup_timeout: timedelta = timedelta(seconds=8)  # no answer at all to the INVITE
+    no_media_timeout: timedelta | None = timedelta(seconds=3)
     script_prompt: Path | None = None
     abandon_prompt: Path | None = None
     timing: Timing = field(default_factory=Timing)
@@ -92,6 +97,8 @@ class SipSettings:
             raise SipError(f"trunk names repeat: {sorted(names)}")
         if self.workers < 1:
             raise SipError("the SIP backend needs at least one media worker")
+        if self.no_media_timeout is not None and self.no_media_timeout <= timedelta(0):
+            raise SipError("no_media_timeout must be positive (None: no watch)")
         for agent_id, uri in self.agents.items():
             if not uri.lower().startswith(("sip:", "sips:")):
                 raise SipError(f"agent {agent_id}: {uri!r} is not a SIP URI")

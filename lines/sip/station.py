@@ -9,10 +9,15 @@ second slot until a leg is placed into it (`into_reservation_of`) or the call is
 A place that would exceed the cap is refused (`Ended` with status None). pjsua2 lets a
 call's slot go one event after the call's DISCONNECTED, so a place that comes in between
 waits for it (a poll or two, at most `_DEFER_S`).
+
+No media: a call placed with a `no_media_timeout` is watched from its answer (`MediaWatch`):
+`MediaFlowing` when the far end's first RTP packet comes; without one in time, a hang-up.
+Any end before that packet is an `Ended` with `no_media`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -26,7 +31,7 @@ import pjsua2 as pj
 from lines.sip import answer, calls, endpoint
 from lines.sip import protocol as p
 from lines.sip.answer import IncomingCall, Planner, Step
-from lines.sip.calls import SipCall
+from lines.sip.calls import MediaWatch, SipCall
 from lines.sip.errors import ProtocolError, SipError
 from lines.sip.media import HandlerFactory, PortPool, check_frame_access
 from lines.sip.pcm import duration_s, read_pcm
@@ -36,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 _PLAYED_MARGIN_S = 0.3  # after a prompt's duration, before hanging up behind it
 _DEFER_S = 1.0  # how long a place waits for pjsua2 to let go of a slot it still holds
+_MEDIA_CHECK_S = 0.02  # how often an answered call is checked for the far end's RTP
 
 
 class Station:
@@ -169,6 +175,8 @@ class Station:
             self._refuse(call_id, str(exc))
             return
         call = SipCall(self, account, call_id, outgoing=True)
+        if command.no_media_timeout is not None:
+            call.media_watch = MediaWatch(timeout=command.no_media_timeout)
         call.port = self._ports.acquire(self._handlers(call_id))
         self._calls[call_id] = call
         if command.reserve_slot:
@@ -298,18 +306,25 @@ class Station:
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not call.answered:
             call.answered = True
             self._emit(p.Answered(t=time.time(), call_id=call.call_id))
+            if call.media_watch is not None:
+                call.media_watch.start(call.rtp_received(), time.monotonic())
+                self._check_media(call)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self._disconnected(call, info, calls.received_message(prm))
 
     def _disconnected(self, call: SipCall, info: Any, message: str | None) -> None:
+        watch = call.media_watch
         by = "us" if call.ending_note else "remote" if call.answered or not call.outgoing \
             else "network"
+        if watch is not None and watch.timed_out:
+            by = "network"  # answered, then silent: the trunk failed the call
         reason = info.lastReason
         if call.ending_note:
             reason = f"{call.ending_note}: {reason}"
         self._release(call, p.Ended(t=time.time(), call_id=call.call_id,
                                     status=info.lastStatusCode or None, reason=reason,
-                                    q850=calls.q850_cause(message), by=by))
+                                    q850=calls.q850_cause(message), by=by,
+                                    no_media=call.answered and watch is not None))
 
     def _release(self, call: SipCall, ended: p.Ended) -> None:
         """Forget a call (dropping the last reference to it once the callback returns, as
@@ -325,14 +340,29 @@ class Station:
             self._emit(p.Released(t=time.time(), call_id=call.call_id))
         else:
             call.reported_end = True
-            self._emit(p.Ended(t=ended.t, call_id=ended.call_id, status=ended.status,
-                               reason=ended.reason, q850=ended.q850, by=ended.by, media=stats))
+            self._emit(dataclasses.replace(ended, media=stats))
+
+    def _check_media(self, call: SipCall) -> None:
+        """Whether the far end's RTP came since the answer; if not, check again shortly, or
+        give up on the call once its watch is over."""
+        watch = call.media_watch
+        if watch is None or call.ending_note is not None:
+            return
+        came = watch.check(call.rtp_received(), time.monotonic())
+        if came:
+            call.media_watch = None
+            self._emit(p.MediaFlowing(t=time.time(), call_id=call.call_id))
+        elif came is None:
+            self._after(_MEDIA_CHECK_S, call.call_id, self._check_media)
+        else:
+            self._hang_up(call, f"no media within {watch.timeout:g} s")
 
     def on_media(self, call: SipCall) -> None:
         info = call.getInfo()
         for index, media in enumerate(info.media):
             if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
+            call.audio_index = index
             if call.port is not None:
                 audio = call.getAudioMedia(index)
                 audio.startTransmit(call.port)  # connecting twice is harmless

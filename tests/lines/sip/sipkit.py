@@ -1,10 +1,13 @@
-"""Helpers for the SIP tests: speech audio, free ports, sipp, and waiting for events."""
+"""Helpers for the SIP tests: speech audio, free ports, sipp, key presses as RTP captures,
+and waiting for events."""
 
 from __future__ import annotations
 
 import shutil
 import socket
+import struct
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +20,7 @@ from dialer.harness import audio
 from lines.sip import protocol as p
 from lines.sip.media import MediaHandler, PromptAndVad
 from lines.sip.process import WorkerProcess
+from lines.telephony import CallEnded, CallEvent
 
 E = TypeVar("E")
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -63,6 +67,39 @@ def mu_law(samples: np.ndarray) -> bytes:
     exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
     mantissa = (magnitude >> (exponent + 3)) & 0x0F
     return bytes((~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes())
+
+
+def key_press_pcap(path: Path, digit: int, payload_type: int) -> Path:
+    """One key press as RFC 4733 telephone-event packets (20 ms apart, the end packet sent
+    three times), in a capture for sipp's `play_pcap_audio`: sip-tester's own
+    dtmf_2833_*.pcap carry payload type 101, and pjmedia drops events whose type is not the
+    one it offered."""
+    records = []
+    for i in range(10):
+        end = i >= 7
+        duration = 320 * min(i, 7)
+        rtp = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | payload_type,
+                          1000 + min(i, 7), 8000, 0x5EED)
+        event = struct.pack("!BBH", digit, (0x80 if end else 0) | 10, duration)
+        udp = struct.pack("!HHHH", 6000, 6000, 8 + len(rtp) + len(event), 0) + rtp + event
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+        frame = bytes(12) + b"\x08\x00" + ip + udp  # Ethernet: addresses, then IPv4
+        at_us = 20_000 * min(i, 7) + 100 * max(0, i - 7)
+        records.append(struct.pack("<IIII", at_us // 1_000_000, at_us % 1_000_000,
+                                   len(frame), len(frame)) + frame)
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # pcap, Ethernet
+    path.write_bytes(header + b"".join(records))
+    return path
+
+
+def raw_sockets() -> bool:
+    """Whether this process may open raw sockets (sipp plays captures through one)."""
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP).close()
+    except PermissionError:
+        return False
+    return True
 
 
 def free_udp_ports(count: int) -> int:
@@ -116,6 +153,41 @@ class Sipp:
 
 
 SippFactory = Callable[..., Sipp]
+
+
+class Recorder:
+    """A `SipBackend`'s sink and observer: keeps every event, and lets the test wait."""
+
+    def __init__(self) -> None:
+        self.events: list[CallEvent] = []
+        self.raw: list[tuple[int, p.Event]] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, event: CallEvent) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def observe(self, worker: int, event: p.Event) -> None:
+        with self._changed:
+            self.raw.append((worker, event))
+            self._changed.notify_all()
+
+    def wait(self, done: Callable[[], bool], timeout: float = 10) -> None:
+        with self._changed:
+            assert self._changed.wait_for(done, timeout), f"events: {self.events}"
+
+    def of(self, call_id: str) -> list[CallEvent]:
+        return [event for event in self.events if event.call_id == call_id]
+
+    def ended(self, call_id: str) -> CallEnded:
+        self.wait(lambda: any(isinstance(e, CallEnded) for e in self.of(call_id)))
+        (end,) = [e for e in self.of(call_id) if isinstance(e, CallEnded)]
+        return end
+
+    def worker_of(self, call_id: str) -> int:
+        self.wait(lambda: any(getattr(e, "call_id", None) == call_id for _, e in self.raw))
+        return next(i for i, e in self.raw if getattr(e, "call_id", None) == call_id)
 
 
 WorkerFactory = Callable[..., WorkerProcess]

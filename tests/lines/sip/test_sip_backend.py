@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sipkit import WorkerFactory, events_until, of, over
+from sipkit import Recorder, WorkerFactory, events_until, of, over
 
 from lines.sip import SipBackend, SipError, SipSettings, SipTrunk, Timing, WorkerOptions
 from lines.sip import protocol as p
@@ -22,7 +21,6 @@ from lines.telephony import (
     CallAnswered,
     CalleeActed,
     CallEnded,
-    CallEvent,
     CallRequest,
     CallRinging,
     EarlyMediaHeard,
@@ -42,41 +40,6 @@ PLANS = {
     SILENT: p.AnswerPlan(),
     "agent": p.AnswerPlan(ring_s=0.1),
 }
-
-
-class Recorder:
-    """The sink: keeps every event, and lets the test wait for one."""
-
-    def __init__(self) -> None:
-        self.events: list[CallEvent] = []
-        self.raw: list[tuple[int, p.Event]] = []
-        self._changed = threading.Condition()
-
-    def __call__(self, event: CallEvent) -> None:
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def observe(self, worker: int, event: p.Event) -> None:
-        with self._changed:
-            self.raw.append((worker, event))
-            self._changed.notify_all()
-
-    def wait(self, done: Callable[[], bool], timeout: float = 10) -> None:
-        with self._changed:
-            assert self._changed.wait_for(done, timeout), f"events: {self.events}"
-
-    def of(self, call_id: str) -> list[CallEvent]:
-        return [event for event in self.events if event.call_id == call_id]
-
-    def ended(self, call_id: str) -> CallEnded:
-        self.wait(lambda: any(isinstance(e, CallEnded) for e in self.of(call_id)))
-        (end,) = [e for e in self.of(call_id) if isinstance(e, CallEnded)]
-        return end
-
-    def worker_of(self, call_id: str) -> int:
-        self.wait(lambda: any(getattr(e, "call_id", None) == call_id for _, e in self.raw))
-        return next(i for i, e in self.raw if getattr(e, "call_id", None) == call_id)
 
 
 @pytest.fixture

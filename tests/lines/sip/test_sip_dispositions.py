@@ -6,6 +6,8 @@ on its `Call`, and `Outcomes.disposition_of` turns the `CallEnded` into a dispos
 `rules.classify`; `engine_disposition` does the same with the engine's own classes. The
 backend reports early media as `Announcement.UNKNOWN` (nothing classifies it yet), which the
 classifier ignores, so the 183 + announcement + 404 case rests on the status and cause.
+A 200 with no RTP after it is never reported as answered: the call ends with `no_media`,
+the trunk's `network_error` (the backend's watch is shortened to 1 s here).
 
 One backend and one sipp per case, all started once for the module: each case has its own
 trunk pointing at its own sipp.
@@ -50,7 +52,7 @@ class Case:
     """One far end, and what the engine should conclude from calling it."""
 
     name: str
-    scenario: str
+    scenario: str  # a file in scenarios/, or "builtin:uas" for one of sipp's own
     keys: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     ring_timeout_s: float = 10.0
@@ -60,6 +62,7 @@ class Case:
     rang: bool = False
     early_media: bool = False
     ended_by: Party = Party.NETWORK
+    no_media: bool = False
 
 
 def reject(name: str, code: int, phrase: str, disposition: D, *,
@@ -108,6 +111,9 @@ CASES = [
     # the announcement itself is not classified (UNKNOWN): the cause decides
     announcement("183-announcement-480-cause-20", 480, "Temporarily Unavailable",
                  (20, "Subscriber absent"), D.POWERED_OFF),
+    # sipp's uas answers and sends no RTP: our worker hangs up, for the trunk's failure
+    Case(name="200-no-media", scenario="builtin:uas", disposition=D.NETWORK_ERROR,
+         status=200, rang=True, no_media=True),
 ]
 
 
@@ -171,9 +177,13 @@ def far_ends(tmp_path_factory: pytest.TempPathFactory, audio: Path) -> Iterator[
     started: dict[str, Sipp] = {}
     try:
         for each in CASES:
-            scenario = render(each.scenario, each.keys, folder / f"{each.name}.xml")
-            started[each.name] = Sipp(["-sf", str(scenario), "-timeout", "300s", *each.args],
-                                      audio, folder / f"{each.name}.log")
+            if each.scenario.startswith("builtin:"):
+                chosen = ["-sn", each.scenario.removeprefix("builtin:")]
+            else:
+                chosen = ["-sf", str(render(each.scenario, each.keys,
+                                            folder / f"{each.name}.xml"))]
+            started[each.name] = Sipp([*chosen, "-timeout", "300s", *each.args], audio,
+                                      folder / f"{each.name}.log")
         yield started
     finally:
         for far in started.values():
@@ -186,7 +196,8 @@ def dial(far_ends: dict[str, Sipp]) -> Iterator[Callable[[Case], list[CallEvent]
     trunks = tuple(SipTrunk(name=name, uri=f"sip:{{number}}@127.0.0.1:{far.port}")
                    for name, far in far_ends.items())
     recorder = Recorder()
-    backend = SipBackend(recorder, SipSettings(trunks=trunks, workers=1),
+    backend = SipBackend(recorder, SipSettings(trunks=trunks, workers=1,
+                                               no_media_timeout=timedelta(seconds=1)),
                          clock=lambda: datetime.now(UTC))
 
     def place(each: Case) -> list[CallEvent]:
@@ -210,6 +221,9 @@ def test_signalling_maps_to_a_disposition(each: Case,
     assert isinstance(end, CallEnded)
     assert (end.sip_status, end.q850_cause, end.ended_by) == (each.status, each.q850,
                                                               each.ended_by)
+    assert end.no_media is each.no_media
+    if each.no_media:
+        assert end.reason == "no media within 1 s: OK"
     assert not any(isinstance(event, CallAnswered) for event in events)
     assert any(isinstance(event, CallRinging) for event in events) is each.rang
     heard = [event.announcement for event in events if isinstance(event, EarlyMediaHeard)]

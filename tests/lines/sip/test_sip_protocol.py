@@ -20,7 +20,7 @@ from lines.sip.answer import (
     SendDigits,
     timeline,
 )
-from lines.sip.calls import q850_cause, user_of
+from lines.sip.calls import MediaWatch, q850_cause, user_of
 from lines.sip.errors import ProtocolError, SipError
 from lines.sip.media import PromptAndVad, split_frames
 from lines.sip.pcm import FRAME_BYTES, read_pcm
@@ -31,7 +31,7 @@ MESSAGES: list[p.Message] = [
     p.Place(call_id="c1", uri="sip:+15551234567@127.0.0.1:5070",
             from_uri="sip:+15557654321@example.net", pai="<sip:+15557654321@example.net>",
             ring_timeout=25.0, setup_timeout=5, auth=p.Auth(username="u", password="s3cret"),
-            reserve_slot=True),
+            reserve_slot=True, no_media_timeout=3),
     p.Place(call_id="c1/agent", uri="sip:agent@127.0.0.1", from_uri="sip:x@y",
             into_reservation_of="c1"),
     p.HangUp(call_id="c1"),
@@ -52,11 +52,13 @@ MESSAGES: list[p.Message] = [
     p.Ringing(t=1.0, call_id="c1", status=183),
     p.EarlyMedia(t=1.0, call_id="c1"),
     p.Answered(t=1.0, call_id="c1"),
+    p.MediaFlowing(t=1.0, call_id="c1"),
     p.Bridged(t=1.0, call_id="c1", other_call_id="c1/agent"),
     p.Dtmf(t=1.0, call_id="c1", digit="#"),
     p.Ended(t=2.0, call_id="c1", status=404, reason="Not Found", q850=1, by="network",
             media=p.MediaStats(frames_received=10, speech_frames=4, frames_sent=3)),
     p.Ended(t=2.0, call_id="c2", status=None, reason="media worker full"),
+    p.Ended(t=4.0, call_id="c3", status=200, reason="no media within 3 s: OK", no_media=True),
     p.Released(t=2.0, call_id="c1"),
     p.Pong(t=2.0, seq=7),
 ]
@@ -120,6 +122,18 @@ def test_user_parts() -> None:
     assert user_of("<sip:+15551234567@127.0.0.1:5070>") == "+15551234567"
     assert user_of('"Ann" <sips:ann@example.net;transport=tls>') == "ann"
     assert user_of("sip:127.0.0.1") == ""
+
+
+def test_a_media_watch_waits_for_a_packet_after_the_answer() -> None:
+    watch = MediaWatch(timeout=3.0)
+    watch.start(heard=5, now=100.0)  # 5 packets of early media before the 200
+    assert watch.check(heard=5, now=102.9) is None
+    assert watch.check(heard=6, now=102.9) is True
+    assert not watch.timed_out
+    silent = MediaWatch(timeout=3.0)
+    silent.start(heard=0, now=100.0)
+    assert silent.check(heard=0, now=103.0) is False
+    assert silent.timed_out
 
 
 def test_timelines_follow_the_plan() -> None:
@@ -196,5 +210,8 @@ def test_settings_check_trunks_agents_and_workers() -> None:
         SipSettings(trunks=(trunk, trunk))
     with pytest.raises(SipError, match="not a SIP URI"):
         SipSettings(trunks=(trunk,), agents={"a1": "tel:+1555"})
+    with pytest.raises(SipError, match="no_media_timeout must be positive"):
+        SipSettings(trunks=(trunk,), no_media_timeout=timedelta(0))
     settings = SipSettings(trunks=(trunk,), workers=3, agent_ring_timeout=timedelta(seconds=5))
+    assert settings.no_media_timeout == timedelta(seconds=3)
     assert [o.port for o in settings.worker_options()] == [0, 0, 0]

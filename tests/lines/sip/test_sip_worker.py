@@ -34,14 +34,16 @@ def test_an_answered_call_carries_our_prompt_out_and_its_echo_back(
     far = sipp(builtin="uas", args=("-rtp_echo",))
     worker = workers()
     worker.send(p.LoadPrompt(name="speech", path=f"{audio}/speech.wav"))
-    place(worker, far.uri())
+    place(worker, far.uri(), no_media_timeout=2.0)
     events = events_until(worker, lambda e: isinstance(e, p.Answered))
     worker.send(p.Play(call_id="c1", prompt="speech", hang_up_after=True))
     events += events_until(worker, released("c1"))
 
-    assert [type(e) for e in events] == [p.Trying, p.Ringing, p.Answered, p.Ended]
+    assert [type(e) for e in events] == [p.Trying, p.Ringing, p.Answered, p.MediaFlowing,
+                                         p.Ended]
     end = ended(events)
-    assert (end.status, end.by, end.reason) == (200, "us", "prompt played: OK")
+    assert (end.status, end.by, end.reason, end.no_media) == (200, "us", "prompt played: OK",
+                                                             False)
     assert end.media is not None
     assert end.media.frames_sent >= 90  # the whole prompt, 20 ms a frame
     assert end.media.frames_received >= 0.8 * end.media.frames_sent  # the echo came back
@@ -51,6 +53,32 @@ def test_an_answered_call_carries_our_prompt_out_and_its_echo_back(
     assert re.search(rf"^From: <?sip:\{CALLER}@127\.0\.0\.1>?;tag=", invite, re.MULTILINE)
     assert re.search(rf"^P-Asserted-Identity: <sip:\{CALLER}@127\.0\.0\.1>", invite,
                      re.MULTILINE)
+
+
+def test_an_answer_without_media_is_hung_up(sipp: SippFactory,
+                                            workers: WorkerFactory) -> None:
+    far = sipp(builtin="uas")  # answers, and sends no RTP
+    worker = workers()
+    place(worker, far.uri(), "watched", no_media_timeout=0.5)
+    place(worker, far.uri(), "unwatched")
+    place(worker, far.uri(), "hung-up", no_media_timeout=5.0)
+    events = events_until(worker, lambda e: isinstance(e, p.Answered) and e.call_id == "hung-up")
+    worker.send(p.HangUp(call_id="hung-up"))
+    while not {"watched", "hung-up"} <= {getattr(e, "call_id", "") for e in events if over(e)}:
+        events += events_until(worker, over)
+    assert not of(events, p.MediaFlowing)
+    assert not of(events, p.Ended, "unwatched")  # up, silent or not: no watch
+    worker.send(p.HangUp(call_id="unwatched"))
+    events += events_until(worker, released("unwatched"))
+
+    watched = ended(events, "watched")
+    assert (watched.status, watched.by, watched.no_media) == (200, "network", True)
+    assert watched.reason == "no media within 0.5 s: OK"
+    answered_at = of(events, p.Answered, "watched")[0].t
+    assert 0.5 <= watched.t - answered_at < 1.5
+    hung_up = ended(events, "hung-up")  # ended by us before any RTP: no media either
+    assert (hung_up.status, hung_up.by, hung_up.no_media) == (200, "us", True)
+    assert not ended(events, "unwatched").no_media
 
 
 def test_a_failing_media_handler_hangs_its_call_up(sipp: SippFactory,
