@@ -122,10 +122,11 @@ def _run_sip(store: Store, campaign: Campaign, campaign_file: Path,
     clock: Clock = SystemClock()
     if start is not None:
         clock = OffsetClock(_parse_start(start, campaign))
+    # The trunks are checked before anything is stored.
+    factory = sip_backend_factory(campaign, clock.now, SipRunOptions(workers=workers))
     began = clock.now()
     _import_leads(store, campaign, began)
     _remember(store, campaign, campaign_file, began)
-    factory = sip_backend_factory(campaign, clock.now, SipRunOptions(workers=workers))
     options = RealtimeOptions(duration=duration)
     stop, hurry = threading.Event(), threading.Event()
 

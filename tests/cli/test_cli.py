@@ -200,3 +200,19 @@ def test_config_check(tmp_path: Path) -> None:
     bad.write_text("name: x\ndial:\n  mode: predictiv\n", encoding="utf-8")
     with pytest.raises(DialerError, match=r"c\.yaml:3:\d+: dial\.mode"):
         run("config", "check", str(bad))
+
+
+def test_a_sip_campaign_with_a_trunk_it_cannot_use_stores_nothing(tmp_path: Path) -> None:
+    (tmp_path / "leads.csv").write_text("phone\n+8613800138000\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(json.dumps({
+        "name": "sip-tcp", "region": "CN", "telephony": "sip", "compliance": "cn-marketing",
+        "leads": {"file": "leads.csv"}, "dial": {"mode": "progressive"},
+        "agents": {"softphones": {"a1": "sip:a1@127.0.0.1:5999"}},
+        "lines": {"trunks": [{"name": "t", "sip": "sip:127.0.0.1:5998", "transport": "tcp",
+                              "channels": 2, "cps": 1}], "pools": {"main": ["t"]}},
+    }), encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'd.db'}"
+    with pytest.raises(DialerError, match="trunk t: the SIP backend sends over UDP only"):
+        run("run", str(tmp_path / "c.yaml"), "--db", db)
+    with open_store(db) as store, store.read() as uow:
+        assert uow.campaign_id("sip-tcp") is None  # nothing imported, nothing remembered
