@@ -48,11 +48,16 @@ class CallRinging:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EarlyMediaHeard:
-    """Early media before answer was classified (a carrier announcement or tone)."""
+    """Early media before answer was classified (a carrier announcement or tone). A call
+    may hear several; the latest says what the early media meant (a backend sends UNKNOWN
+    when early media begins, then what it recognised, if anything)."""
 
     call_id: str
     at: datetime
     announcement: Announcement
+    #: The network, not the number, failed the call (a SIT no-circuit or reorder, a
+    #: congestion tone): the attempt is the trunk's failure, the number says nothing.
+    network: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

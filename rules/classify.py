@@ -6,7 +6,13 @@ exactly one `Disposition`, and neither raises.
 
 Unanswered calls: the first rule that decides wins, in this order.
 
-1. An early-media announcement classified with confidence. Chinese carriers play
+1. Early media that said the network failed the call (`network`: a SIT no-circuit or
+   reorder, the 450 Hz congestion tone): `network_error`, whatever the announcement, the
+   cause or the status say. Such a tone is about the route, not the number, so it must
+   neither mark the number (vacant, unreachable) nor burn the lead; it counts against the
+   trunk, and a later attempt may well get through.
+
+2. An early-media announcement classified with confidence. Chinese carriers play
    空号/停机/关机/无法接通/正在通话中 and then send an uninformative final code, so the
    recording is the better witness. `Announcement.UNKNOWN` is ignored (never a guess).
 
@@ -18,7 +24,7 @@ Unanswered calls: the first rule that decides wins, in this order.
    | UNREACHABLE   | unreachable  |
    | BUSY          | busy         |
 
-2. The Q.850 cause from the Reason header, when present and listed here. Causes 16 and 31
+3. The Q.850 cause from the Reason header, when present and listed here. Causes 16 and 31
    (normal clearing) and every unlisted cause say nothing, and fall through to the status.
 
    | Q.850 cause                               | Disposition   |
@@ -31,7 +37,7 @@ Unanswered calls: the first rule that decides wins, in this order.
    | 21 call rejected                          | rejected      |
    | 27, 34, 38, 41, 42, 47 (network trouble)  | network_error |
 
-3. The final SIP status.
+4. The final SIP status.
 
    | SIP status                                  | Disposition                         |
    |---------------------------------------------|-------------------------------------|
@@ -132,14 +138,18 @@ def classify_unanswered(
     q850_cause: int | None,
     announcement: Announcement | None,
     rang: bool,
+    network: bool = False,
 ) -> Disposition:
     """The disposition of a call that ended without being answered.
 
     `sip_status` is the final response code (None when the call never left us),
     `q850_cause` the cause from the Reason header if any, `announcement` what the
-    early-media classifier heard, and `rang` whether the callee was alerted (180 Ringing).
-    The precedence and the tables are in the module docstring. Never raises.
+    early-media classifier heard, `rang` whether the callee was alerted (180 Ringing), and
+    `network` whether early media said the network failed the call. The precedence and
+    the tables are in the module docstring. Never raises.
     """
+    if network:
+        return D.NETWORK_ERROR
     if announcement is not None and announcement in _BY_ANNOUNCEMENT:
         return _BY_ANNOUNCEMENT[announcement]
     if q850_cause is not None and q850_cause in _BY_Q850:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from dialer.engine.commands import CloseAttempt
 from dialer.store import AttemptOutcome, ClaimedLead
-from lines.telephony import CallEnded
+from lines.telephony import CallEnded, EarlyMediaHeard
 from rules.call_state import CallState, Trigger, next_state
 from rules.classify import classify_answered, classify_unanswered
 from rules.dispositions import Disposition
@@ -31,7 +31,8 @@ class Call:
     line_reported: bool = False  # its outcome was given to its trunk's health
     state: CallState = CallState.CLAIMED
     rang: bool = False
-    announcement: Announcement | None = None
+    announcement: Announcement | None = None  # what the latest early media meant
+    network: bool = False  # ... and whether it said the network failed the call
     answered_at: datetime | None = None
     answer: AnswerKind | None = None
     waiting_since: datetime | None = None
@@ -42,6 +43,16 @@ class Call:
     opted_out: bool = False
     transferred: bool = False
     completed: bool = False
+
+    def heard(self, early_media: EarlyMediaHeard) -> None:
+        """Early media was classified: the latest classification is the one that counts."""
+        self.announcement = early_media.announcement
+        self.network = early_media.network
+
+    @property
+    def network_failed(self) -> bool:
+        """Unanswered, and early media said the network failed it: the trunk's failure."""
+        return self.network and self.answered_at is None
 
     def move(self, trigger: Trigger) -> None:
         """Follow the call-lifecycle table; an illegal move raises IllegalTransition."""
@@ -64,7 +75,8 @@ class Outcomes:
             return Disposition.NETWORK_ERROR  # the trunk's fault, not the callee's
         if call.answered_at is None:
             return classify_unanswered(sip_status=ended.sip_status, q850_cause=ended.q850_cause,
-                                       announcement=call.announcement, rang=call.rang)
+                                       announcement=call.announcement, rang=call.rang,
+                                       network=call.network)
         machine = call.answer is AnswerKind.MACHINE  # an abandoned machine is no abandoned call
         return classify_answered(answer=call.answer, abandoned=call.abandoned and not machine,
                                  opted_out=call.opted_out, transferred=call.transferred,

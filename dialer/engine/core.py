@@ -387,7 +387,7 @@ class Engine:
             call.rang = True
             self._move(call, Trigger.RING)
         elif isinstance(event, EarlyMediaHeard):
-            call.announcement = event.announcement
+            call.heard(event)
             self._move(call, Trigger.EARLY_MEDIA)
         elif isinstance(event, CallAnswered):
             self._on_answered(call, event.at, commands)
@@ -455,7 +455,7 @@ class Engine:
         del self.calls[call.call_id]
         self.lines.release(call.trunk)
         failed = classify_failure(event.sip_status, timed_out=False, no_media=event.no_media,
-                                  network_error=False)
+                                  network_error=call.network_failed)
         self._report_line(call, event.at, failed, commands)
         self.lines.call_ended(call.caller_id, call.placed_at,
                               answered=call.answered_at is not None

@@ -5,7 +5,9 @@ Each trunk of the campaign's line pools becomes a `SipTrunk` (INVITEs to
 password, caller ID in From and P-Asserted-Identity); each agent's softphone URI comes
 from `agents.softphones`. Media workers carry at most a few calls each (the pjsua2 wheel's
 cap), so their number follows from the calls the campaign can have up at once, counting
-the agent leg bridged beside each customer call in agent modes.
+the agent leg bridged beside each customer call in agent modes. The workers run the
+dialer's media handler (`dialer.media`, named here, not imported: it needs pjsua2), which
+hears carrier tones in early media.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Final
 from dialer.config.campaign import Campaign, DialMode, Telephony
 from dialer.config.lines import Transport, Trunk
 from dialer.errors import ConfigError, TelephonyError
-from lines.sip import SipBackend, SipError, SipSettings, SipTrunk
+from lines.sip import SipBackend, SipError, SipSettings, SipTrunk, WorkerOptions
 from lines.telephony import EventSink
 
 #: Concurrent calls one pjsua2 process carries: the wheel's cap, read again by each worker.
 CALLS_PER_WORKER: Final = 4
 MAX_WORKERS: Final = 64
+MEDIA_HANDLER: Final = "dialer.media:handler"  # each call's handler in the media workers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +88,8 @@ def sip_settings(campaign: Campaign, options: SipRunOptions | None = None) -> Si
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     return SipSettings(trunks=tuple(sip_trunk(trunk) for trunk in campaign.lines.trunks),
-                       workers=workers, agents=agents, reserve_agent_slots=legs == 2,
+                       workers=workers, worker=WorkerOptions(handler=MEDIA_HANDLER),
+                       agents=agents, reserve_agent_slots=legs == 2,
                        script_prompt=options.script_prompt,
                        abandon_prompt=options.abandon_prompt)
 

@@ -4,7 +4,8 @@
   else `en`), resampled to 8 kHz with numpy, trimmed of its leading and trailing silence,
   and cached per text and voice as a WAV file, so a rerun does not synthesise again.
 - `read_wav`: a recording in any PCM WAV shape (rate, width, channels), as 8 kHz mono.
-- `tone`, `silence`, `sit_tones`, `ringback`, `beep`: signalling sounds made with numpy.
+- `tone`, `silence`, `sit_tones`, `ringback`, `busy_tone`, `beep`: signalling sounds made
+  with numpy.
 
 Samples travel as numpy int16 arrays (`Samples`) while a sound is composed, and as bytes
 (`to_pcm`) once it is finished. Failures are `UsageError`s that name the file or the tool.
@@ -185,6 +186,11 @@ def ringback(seconds: float) -> Samples:
     repeats = int(seconds // 5) + 1
     whole: Samples = np.tile(cycle, repeats)
     return whole[:int(seconds * SAMPLE_RATE)]
+
+
+def busy_tone(cycles: int = 4) -> Samples:
+    """The Chinese busy tone: 450 Hz, 350 ms on and 350 ms off, `cycles` times."""
+    return join(*[join(tone(450, seconds=0.35), silence(0.35)) for _ in range(cycles)])
 
 
 def beep() -> Samples:

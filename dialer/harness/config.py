@@ -51,7 +51,7 @@ class PhoneKind(enum.StrEnum):
     REJECT = "reject"  # the callee declines: 603
     VACANT = "vacant"  # 404 Not Found, with Q.850 cause 1
     ANNOUNCEMENT = "announcement"  # 183, the carrier's recording, then `status` (404)
-    SIT = "sit"  # 183, SIT tones (and `text` if given), then `status`
+    SIT = "sit"  # 183, its meaning's tone (a SIT or the busy tone), `text` if given, `status`
     RING_FOREVER = "ring_forever"  # 180 until the dialer gives up
     VOICEMAIL = "voicemail"  # answers, plays a greeting and a beep, listens
     AGENT = "agent"  # a dialer's agent: answers at once, talks `talk`, hangs up

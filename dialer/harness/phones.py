@@ -12,8 +12,8 @@
 | reject       | 180 for `ring`, then 603, Q.850 cause 21    |                                    |
 | vacant       | 404, Q.850 cause 1                          |                                    |
 | announcement | 183, then the final status of its meaning   | ringback for `ring`, the recording |
-| sit          | 183, then the final status of its meaning   | ringback, the SIT tones of the     |
-|              |                                             | meaning's class, `text`/`file`     |
+| sit          | 183, then the final status of its meaning   | ringback, the tone of its meaning  |
+|              |                                             | (below), `text`/`file`             |
 | ring_forever | 180 for an hour, then 480, Q.850 cause 19   |                                    |
 | (no rule)    | 404, Q.850 cause 1                          |                                    |
 
@@ -24,6 +24,16 @@ Nothing in signalling says *suspended*: such a phone sends 480 without a cause, 
 signalling alone reads as no_answer (it rang); only a dialer that recognises the
 recording concludes suspended, and that is what the phone tests. An explicit `status` or
 `q850` in the phone's config wins (`q850: 0` sends no Reason header).
+
+A sit phone's tone says what a tone detector (`voice.tones`) takes for the phone's
+meaning, or nothing: vacant plays the SIT intercept (IC: vacant) and busy the 450 Hz busy
+cadence (busy). No SIT says suspended, powered off or unreachable: the codes that sound
+closest (NC, RO) say the *network* failed the call, which a dialer must count against its
+trunk (`network_error`), not against the number. Those meanings play the SIT ineffective
+other (IO), which says only that the call failed; the final status (and a dialer that
+understands the recording) says why. So a tone never contradicts the phone's expected
+disposition, and with an uninformative status (`status: 480, q850: 0`) a vacant or busy
+sit phone tests that a dialer hears its tone.
 
 Barge-in: a person who, after its own greeting, hears 0.8 s of the caller's speech says
 its text again over it, once, and times from its own speech onset until the caller's audio
@@ -84,11 +94,6 @@ _BY_MEANING: Final = {  # announcement meaning: (status, Q.850 cause)
     Announcement.BUSY: (486, 17),
 }
 _CAUSE: Final = {PhoneKind.BUSY: 17, PhoneKind.REJECT: 21, PhoneKind.VACANT: 1}
-_SIT_CLASS: Final = {
-    Announcement.VACANT: "intercept", Announcement.SUSPENDED: "ineffective_other",
-    Announcement.POWERED_OFF: "no_circuit", Announcement.UNREACHABLE: "no_circuit",
-    Announcement.BUSY: "reorder",
-}
 
 
 def prompt_name(phone: str, part: str) -> str:
@@ -186,13 +191,20 @@ def phone_sounds(name: str, phone: Phone, speak: Callable[[str], Samples],
     if kind in (PhoneKind.ANNOUNCEMENT, PhoneKind.SIT):
         parts = [audio.ringback(phone.ring_time.total_seconds())]
         if kind is PhoneKind.SIT:
-            meaning = phone.announcement or Announcement.VACANT
-            parts += [audio.sit_tones(_SIT_CLASS.get(meaning, "intercept")),
-                      audio.silence(0.3)]
+            parts += [_tone_of(phone.announcement or Announcement.VACANT), audio.silence(0.3)]
         said = recording(None)
         parts += [said] if said is not None else []
         return {prompt_name(name, _EARLY): audio.join(*parts)}
     return {}
+
+
+def _tone_of(meaning: Announcement) -> Samples:
+    """A sit phone's tone (see the module docstring)."""
+    if meaning is Announcement.VACANT:
+        return audio.sit_tones("intercept")
+    if meaning is Announcement.BUSY:
+        return audio.busy_tone()
+    return audio.sit_tones("ineffective_other")  # failed, for a reason the status gives
 
 
 # the run folder: what the harness tells its workers

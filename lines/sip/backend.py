@@ -7,11 +7,19 @@ It maps worker events to `lines.telephony` events:
 | worker event | telephony event                                         |
 |--------------|---------------------------------------------------------|
 | Ringing      | CallRinging (the first 18x only)                         |
-| EarlyMedia   | EarlyMediaHeard(Announcement.UNKNOWN): nothing classifies early media yet |
+| EarlyMedia   | EarlyMediaHeard(Announcement.UNKNOWN): early media began  |
+| Heard        | EarlyMediaHeard(announcement, network), for some (below) |
 | Answered     | CallAnswered; held until MediaFlowing with a `no_media_timeout` |
 | MediaFlowing | the held CallAnswered, then the CalleeActed held with it |
 | Dtmf         | CalleeActed(intent=<the digit>); held while the answer is |
 | Ended        | CallEnded (status, reason, Q.850 cause, who ended it, no media) |
+
+Findings (`Heard`, from a media handler that reports them, such as the dialer's tone
+detector): an early-media finding with a known announcement and a confidence of at least
+`SipSettings.min_confidence`, before the answer, becomes an `EarlyMediaHeard` after the
+UNKNOWN one of the 183; the engine keeps the latest, so the finding overrides it. Others
+are logged, no more: an unsure or UNKNOWN one says no more than the 183 did, and one made
+after the answer has no telephony event (the call was answered).
 
 Threads: the sink (and the optional observer) are called from the backend's I/O thread,
 never from the caller's; the caller marshals events to its own loop (and never calls
@@ -86,6 +94,7 @@ class _Call:
     reserved: bool = False  # holds an unused slot for its agent leg
     rang: bool = False
     early_media: bool = False
+    answered: bool = False
     held: list[CallEvent] | None = None  # answered, no media yet: what waits for it
     ended: bool = False
     slots_freed: bool = False
@@ -310,7 +319,10 @@ class SipBackend:
             call.early_media = True
             return [EarlyMediaHeard(call_id=call.call_id, at=at,
                                     announcement=Announcement.UNKNOWN)]
+        if isinstance(event, p.Heard):
+            return self._heard(call, event.finding, at)
         if isinstance(event, p.Answered):
+            call.answered = True
             if self._settings.no_media_timeout is not None:
                 call.held = []  # until the far end's media comes
                 return []
@@ -334,6 +346,20 @@ class SipBackend:
             return [ended] if ended is not None else []
         if isinstance(event, p.Released):
             self._free_slots(call)
+        return []
+
+    def _heard(self, call: _Call, finding: p.Finding, at: datetime) -> list[CallEvent]:
+        """A finding as an `EarlyMediaHeard`, when it is one the engine should weigh."""
+        if (finding.kind is p.FindingKind.EARLY_MEDIA and not call.answered
+                and finding.announcement is not Announcement.UNKNOWN
+                and finding.confidence >= self._settings.min_confidence):
+            call.early_media = True  # a 183 reported after this must not undo it
+            return [EarlyMediaHeard(call_id=call.call_id, at=at,
+                                    announcement=finding.announcement, network=finding.network)]
+        logger.info("call %s: %s heard (%s, %s%s, confidence %.2f); not passed on",
+                    call.call_id, finding.detail or "something", finding.kind.value,
+                    finding.announcement.value, ", network" if finding.network else "",
+                    finding.confidence)
         return []
 
     def _on_leg_event(self, leg: _Call, event: p.Event) -> None:

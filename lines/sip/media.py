@@ -4,6 +4,8 @@ Each call gets a `CallPort` (a pjsua2 `AudioMediaPort`) from a pool made at star
 pjmedia clock thread calls the port every 60 ms (`PORT_FRAMES` frames of 20 ms): the port
 passes each 20 ms frame heard to `on_frame` and asks `next_frame` for each one to send, of
 the call's `MediaHandler`, which knows nothing of SIP: the voice pipeline plugs in here.
+A handler that also recognises things in the audio (carrier tones, say) offers the
+optional methods of `ReportingHandler`; the port looks for them once per call.
 
 Frames cross the SWIG boundary through the vector's data pointer (ctypes): `bytes(buf)`
 copies element by element and costs 150-300 µs a frame; this costs a few µs. It relies on
@@ -24,8 +26,8 @@ import pjsua2 as pj
 import webrtcvad
 
 from lines.sip.errors import SipError
+from lines.sip.payloads import Finding, MediaStats
 from lines.sip.pcm import FRAME_BYTES, FRAME_MS, PORT_FRAMES, SAMPLE_RATE, split_frames
-from lines.sip.protocol import MediaStats
 
 _POINTER = ctypes.sizeof(ctypes.c_void_p)
 PORT_MS = PORT_FRAMES * FRAME_MS
@@ -54,6 +56,23 @@ class MediaHandler(Protocol):
     def stop_playing(self) -> None: ...
 
     def stats(self) -> MediaStats: ...
+
+
+class ReportingHandler(MediaHandler, Protocol):
+    """A handler that reports what it recognises: its two extra methods are optional (a
+    handler may have either, both or neither) and run on the worker's main thread.
+
+    - `answered` runs once, when the call is answered (200 OK, sent or received), before
+      the worker reports the answer; findings made from then on are `after_answer` ones.
+    - `findings` returns the findings made since it last ran, each once. The worker asks
+      on every turn of its loop (every `poll_ms` or sooner), at the answer and before it
+      reports the call's end, so it must be cheap when there are none.
+    - Either raising detaches the handler, as from a frame.
+    """
+
+    def answered(self) -> None: ...
+
+    def findings(self) -> list[Finding]: ...
 
 
 HandlerFactory = Callable[[str], MediaHandler]  # call id -> that call's handler
@@ -143,13 +162,36 @@ class CallPort(pj.AudioMediaPort):  # type: ignore[misc]  # pjsua2 has no type h
         self.error: str | None = None
         self._last_tick = 0.0
         self._late = 0
+        self._on_answer: Callable[[], None] | None = None
+        self._findings: Callable[[], list[Finding]] | None = None
 
     def attach(self, handler: MediaHandler) -> None:
         self.error, self._last_tick, self._late = None, 0.0, 0
+        self._on_answer = getattr(handler, "answered", None)
+        self._findings = getattr(handler, "findings", None)
         self.handler = handler
+
+    def answered(self) -> None:
+        """Tell the handler its call was answered (if it wants to know)."""
+        if self._on_answer is not None and self.handler is not None:
+            try:
+                self._on_answer()
+            except Exception as exc:  # as from a frame: the worker hangs the call up
+                self._fail(exc)
+
+    def findings(self) -> list[Finding]:
+        """What the handler recognised since it was last asked (nothing, if it never says)."""
+        if self._findings is None or self.handler is None:
+            return []
+        try:
+            return self._findings()
+        except Exception as exc:  # as from a frame: the worker hangs the call up
+            self._fail(exc)
+            return []
 
     def detach(self) -> MediaStats | None:
         handler, self.handler = self.handler, None
+        self._on_answer = self._findings = None
         if handler is None:
             return None
         return dataclasses.replace(handler.stats(), late_frames=self._late)

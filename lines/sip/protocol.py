@@ -9,9 +9,10 @@ on another machine behind any byte pipe (ssh, socat) and a human can read a capt
 - Every event carries `t`, the worker's wall clock (seconds since the epoch) when it
   happened: for measuring (setup latency is `Answered.t - Trying.t`), never for deciding.
 - Per call, a worker sends `Trying` or `Incoming` first, then any of `Ringing`,
-  `EarlyMedia`, `Answered`, `MediaFlowing`, `Dtmf`, `Bridged`, then exactly one `Ended`.
-  Its slots are free again with it (`Ended.released`), or, when the worker gave up on a
-  call pjsua2 still holds (a setup timeout), with a `Released` that follows.
+  `EarlyMedia`, `Answered`, `MediaFlowing`, `Dtmf`, `Bridged`, `Heard`, then exactly one
+  `Ended`. Its slots are free again with it (`Ended.released`), or, when the worker gave
+  up on a call pjsua2 still holds (a setup timeout), with a `Released` that follows.
+  `Heard` findings of kind `early_media` come before the call's `Answered`.
 - A placed call the worker cannot carry (no free slot, bad URI) still gets `Ended` (with
   `status` None).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import enum
 import json
 import types
 import typing
@@ -30,59 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
 from lines.sip.errors import ProtocolError
+from lines.sip.payloads import AnswerPlan as AnswerPlan
+from lines.sip.payloads import Auth as Auth
+from lines.sip.payloads import Finding as Finding
+from lines.sip.payloads import FindingKind as FindingKind
+from lines.sip.payloads import MediaStats as MediaStats
 
 VERSION = 1
-
-
-# payloads
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Auth:
-    """Digest credentials for a trunk."""
-
-    username: str
-    password: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MediaStats:
-    """What a call's media handler saw and sent (20 ms frames of 8 kHz 16-bit PCM)."""
-
-    frames_received: int = 0  # non-empty frames heard from the far end
-    speech_frames: int = 0  # of those, the ones voice activity detection called speech
-    frames_sent: int = 0  # frames played into the call
-    late_frames: int = 0  # media clock ticks more than 40 ms after the previous one
-    #: A handler's own measure, if it takes one: from its speech onset over the far end's
-    #: audio until that audio went quiet (the softphone harness's barge-in latency).
-    barge_in_ms: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AnswerPlan:
-    """What a worker in answer mode does with one incoming call.
-
-    Ring `ring_s` seconds (180, or 183 with `early_media` playing), then answer with 200
-    or reject with `status` (and `reason_header`, e.g. `Q.850;cause=1`). Once answered:
-    play `play`, send `dtmf` after `dtmf_delay_s`, hang up after `hang_up_after_s` (None:
-    wait for the caller). Prompts are names loaded with `LoadPrompt`.
-    """
-
-    ring_s: float = 0.0
-    early_media: str | None = None
-    status: int = 200
-    reason: str | None = None
-    reason_header: str | None = None
-    play: str | None = None
-    dtmf: str = ""
-    dtmf_delay_s: float = 0.5
-    hang_up_after_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if not 200 <= self.status <= 699 or 201 <= self.status <= 299:
-            raise ValueError(f"an answer plan ends with 200 or a 3xx-6xx, not {self.status}")
-        if self.ring_s < 0 or self.dtmf_delay_s < 0:
-            raise ValueError("answer plan delays cannot be negative")
 
 
 # commands (backend -> worker)
@@ -278,6 +234,17 @@ class Dtmf:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Heard:
+    """The call's media handler recognised something in the far end's audio (handlers
+    that report findings only; see `lines.sip.media`)."""
+
+    type: ClassVar[str] = "heard"
+    t: float
+    call_id: str
+    finding: Finding
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ended:
     """The call is over. `status` None: it never left (no slot, bad URI, worker error)."""
 
@@ -315,7 +282,7 @@ class Pong:
 
 Event = (
     Ready | Failed | Trying | Incoming | Ringing | EarlyMedia | Answered | MediaFlowing
-    | Bridged | Dtmf | Ended | Released | Pong
+    | Bridged | Dtmf | Heard | Ended | Released | Pong
 )
 Message = Command | Event
 
@@ -413,6 +380,11 @@ def _scalar(hint: Any, value: object, where: str) -> object:
             return base64.b64decode(value, validate=True)
         except binascii.Error as exc:
             raise ProtocolError(f"{where}: bad base64") from exc
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except (TypeError, ValueError):
+            raise ProtocolError(f"{where}: {value!r} is not a valid {hint.__name__}") from None
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, bool):

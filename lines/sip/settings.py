@@ -75,6 +75,9 @@ class SipSettings:
     `no_media_timeout`: an answered call is handed on as answered once the far end's first
     RTP packet comes; with none within this time, it is hung up and ends as `no_media`
     (see `SipBackend`). None: every 200 is an answer at once, audio or not.
+
+    `min_confidence`: the least confidence of a media handler's early-media finding (a
+    carrier tone, say) for it to reach the engine as an `EarlyMediaHeard`.
     """
 
     trunks: tuple[SipTrunk, ...]
@@ -85,6 +88,7 @@ class SipSettings:
     agent_ring_timeout: timedelta = timedelta(seconds=15)
     setup_timeout: timedelta = timedelta(seconds=8)  # no answer at all to the INVITE
     no_media_timeout: timedelta | None = timedelta(seconds=3)
+    min_confidence: float = 0.5
     script_prompt: Path | None = None
     abandon_prompt: Path | None = None
     timing: Timing = field(default_factory=Timing)
@@ -99,6 +103,8 @@ class SipSettings:
             raise SipError("the SIP backend needs at least one media worker")
         if self.no_media_timeout is not None and self.no_media_timeout <= timedelta(0):
             raise SipError("no_media_timeout must be positive (None: no watch)")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise SipError(f"min_confidence is in [0, 1], not {self.min_confidence}")
         for agent_id, uri in self.agents.items():
             if not uri.lower().startswith(("sip:", "sips:")):
                 raise SipError(f"agent {agent_id}: {uri!r} is not a SIP URI")

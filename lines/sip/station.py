@@ -93,6 +93,8 @@ class Station:
             raise self._failure  # from a pjsua2 callback: crash loudly, the supervisor restarts
         self._fire_timers()
         self._retry_deferred()
+        for live in self._calls.values():
+            self._tell_findings(live)
         for port in self._ports.failed():
             call = next((c for c in self._calls.values() if c.port is port), None)
             error, port.error = port.error, None
@@ -305,6 +307,9 @@ class Station:
                 self._emit(p.Ringing(t=time.time(), call_id=call.call_id, status=status))
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and not call.answered:
             call.answered = True
+            if call.port is not None:
+                call.port.answered()
+            self._tell_findings(call)  # what early media said, before the answer
             self._emit(p.Answered(t=time.time(), call_id=call.call_id))
             if call.media_watch is not None:
                 call.media_watch.start(call.rtp_received(), time.monotonic())
@@ -330,6 +335,8 @@ class Station:
         """Forget a call (dropping the last reference to it once the callback returns, as
         pjsua2 wants) and report its end, with what its media handler saw, or, when its
         end was reported already, that its slots are free."""
+        if not call.reported_end:
+            self._tell_findings(call)
         self._calls.pop(call.call_id, None)
         self._reserved.discard(call.call_id)
         stats = self._ports.release(call.port) if call.port is not None else None
@@ -341,6 +348,10 @@ class Station:
         else:
             call.reported_end = True
             self._emit(dataclasses.replace(ended, media=stats))
+
+    def _tell_findings(self, call: SipCall) -> None:
+        for finding in call.port.findings() if call.port is not None else ():
+            self._emit(p.Heard(t=time.time(), call_id=call.call_id, finding=finding))
 
     def _check_media(self, call: SipCall) -> None:
         """Whether the far end's RTP came since the answer; if not, check again shortly, or

@@ -27,9 +27,17 @@ from dialer.engine.core import Engine, EngineSettings
 from dialer.engine.lines import LinePlan
 from dialer.engine.pacing import ProgressivePacer, RobocallPacer
 from dialer.store import ClaimedLead
-from lines.telephony import CallAnswered, CalleeActed, CallEnded, CallRinging, Party
+from lines.telephony import (
+    CallAnswered,
+    CalleeActed,
+    CallEnded,
+    CallRinging,
+    EarlyMediaHeard,
+    Party,
+)
 from rules.call_state import CallState
 from rules.retry import RetryPolicy
+from rules.signals import Announcement
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
@@ -130,6 +138,42 @@ def test_unanswered_vacant_marks_the_number() -> None:
     assert close.outcome.lead_state == "dead"
     assert close.number_status is not None
     assert close.number_status.status == "vacant"
+
+
+def unanswered_after(*heard: EarlyMediaHeard, status: int = 480) -> tuple[CloseAttempt, int]:
+    """Dial one robocall, let it ring and hear `heard`, end it with `status` (no cause):
+    its close, and the failures its trunk counts."""
+    e = engine(DialMode.ROBOCALL)
+    e.handle(Tick(at=T0))
+    e.handle(LeadsClaimed(at=T0, requested=5, leads=leads(1)))
+    e.handle(CallRinging(call_id="call-0", at=T0))
+    for event in heard:
+        e.handle(event)
+    commands = e.handle(CallEnded(call_id="call-0", at=T0 + timedelta(seconds=5),
+                                  sip_status=status, reason="unavailable"))
+    (close,) = of(CloseAttempt, commands)
+    (trunk,) = e.lines.status(T0 + timedelta(seconds=5))
+    return close, trunk.failures_in_window
+
+
+def early(announcement: Announcement, *, network: bool = False) -> EarlyMediaHeard:
+    return EarlyMediaHeard(call_id="call-0", at=T0, announcement=announcement, network=network)
+
+
+def test_a_recognised_tone_overrides_the_unknown_early_media_before_it() -> None:
+    close, failures = unanswered_after(early(Announcement.UNKNOWN), early(Announcement.VACANT))
+    assert (close.outcome.disposition, close.outcome.lead_state, failures) == ("vacant", "dead",
+                                                                               0)
+    close, _ = unanswered_after(early(Announcement.UNKNOWN))
+    assert close.outcome.disposition == "no_answer"  # 480 after it rang: signalling alone
+
+
+def test_a_network_tone_is_the_trunks_failure_not_the_numbers() -> None:
+    close, failures = unanswered_after(early(Announcement.UNKNOWN),
+                                       early(Announcement.UNREACHABLE, network=True))
+    assert (close.outcome.disposition, failures) == ("network_error", 1)
+    assert close.number_status is None  # nothing is said about the number
+    assert close.outcome.lead_state == "ready"  # tried again soon
 
 
 actions = st.lists(st.tuples(st.sampled_from(["tick", "ready", "answer", "end", "login"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from dialer.config import parse_campaign
 from dialer.config.campaign import Campaign
-from dialer.engine.sip import SipRunOptions, sip_settings
+from dialer.engine.sip import MEDIA_HANDLER, SipRunOptions, sip_settings
 from dialer.errors import ConfigError
 
 
@@ -35,6 +36,15 @@ def test_trunks_dial_the_number_at_the_trunk_host() -> None:
     assert carrier.identity("+861012345678") == "sip:+861012345678@gw.example.net"
     assert (carrier.channels, carrier.cps, carrier.auth) == (30, 5, None)
     assert backup.target("+8613800138000") == "sip:+8613800138000@10.1.1.1"
+
+
+def test_the_workers_run_the_dialers_media_handler() -> None:
+    settings = sip_settings(campaign())
+    assert settings.worker.handler == MEDIA_HANDLER == "dialer.media:handler"
+    assert all(options.handler == MEDIA_HANDLER for options in settings.worker_options())
+    # named, not imported: the engine side never loads pjsua2 (dialer.media does)
+    module, _, name = MEDIA_HANDLER.partition(":")
+    assert callable(getattr(importlib.import_module(module), name))
 
 
 def test_agents_get_their_softphones_and_a_slot_beside_each_call() -> None:

@@ -27,6 +27,10 @@ from dialer.harness.phones import (
 )
 from dialer.harness.qa import PhoneCall
 from rules.classify import classify_unanswered
+from rules.dispositions import Disposition
+from rules.signals import Announcement
+from voice.g711 import through_ulaw
+from voice.tones import Tone, ToneDetector
 
 PHONES = {
     "bob": {"kind": "person", "ring": "1s", "talk": "4s-8s", "keys": "1#", "keys_after": 2},
@@ -143,6 +147,32 @@ def test_sounds_compose_ringback_sit_tones_and_recordings(tmp_path: Path) -> Non
                           audio.read_wav)
     assert list(person) == ["p/say"]
     assert spoken[-1] == "Hello?"
+
+
+@pytest.mark.parametrize("meaning", [a for a in Announcement if a is not Announcement.UNKNOWN])
+def test_a_sit_phones_tone_never_contradicts_its_meaning(meaning: Announcement) -> None:
+    """What a dialer's tone detector makes of a sit phone's early media, after a bare 480:
+    vacant (SIT intercept) and busy (the 450 Hz busy cadence) are heard as such; no SIT
+    says suspended, powered off or unreachable, so those play the SIT that says only that
+    the call failed (IO: unknown), never NC or RO, which would blame the network."""
+    harness = parse_harness({"phones": {"sit": {"kind": "sit", "announcement": meaning.value,
+                                                "status": 480, "q850": 0}},
+                             "weights": {"sit": 1}})
+    phone = harness.phone("sit")
+    early = phone_sounds("sit", phone, lambda text: audio.silence(0), audio.read_wav)
+    heard = ToneDetector().feed(audio.to_pcm(through_ulaw(early["sit/early"])))
+    assert len(heard) == 1
+    (tone,) = heard
+    assert not tone.network
+    assert tone.confidence >= 0.9
+    concluded = classify_unanswered(sip_status=480, q850_cause=None, rang=True,
+                                    announcement=tone.announcement, network=tone.network)
+    if meaning in (Announcement.VACANT, Announcement.BUSY):
+        assert tone.announcement is meaning
+        assert concluded in phone.expected()
+    else:
+        assert tone.tone is Tone.SIT_IO
+        assert concluded is Disposition.NO_ANSWER  # as from signalling alone
 
 
 def test_wav_files_of_any_shape_are_read_as_8khz_mono(tmp_path: Path) -> None:

@@ -25,10 +25,34 @@ def unanswered(
     announcement: Announcement | None = None,
     *,
     rang: bool = False,
+    network: bool = False,
 ) -> Disposition:
     return classify_unanswered(
-        sip_status=sip_status, q850_cause=q850_cause, announcement=announcement, rang=rang
+        sip_status=sip_status, q850_cause=q850_cause, announcement=announcement, rang=rang,
+        network=network,
     )
+
+
+@given(
+    sip_status=st.none() | st.integers(min_value=-1000, max_value=10_000),
+    q850_cause=st.none() | st.integers(min_value=-10, max_value=300),
+    announcement=st.none() | st.sampled_from(Announcement),
+    rang=st.booleans(),
+)
+def test_a_network_finding_is_a_network_error_never_a_number_status(
+    sip_status: int | None, q850_cause: int | None, announcement: Announcement | None, rang: bool
+) -> None:
+    # a SIT no-circuit or reorder, or congestion, then whatever final code and cause
+    assert unanswered(sip_status, q850_cause, announcement, rang=rang,
+                      network=True) is D.NETWORK_ERROR
+
+
+@pytest.mark.parametrize(("status", "cause"), [(480, None), (404, 1), (486, 17), (487, 16),
+                                               (503, None), (None, None)])
+def test_network_beats_the_announcement_cause_and_status(status: int | None,
+                                                         cause: int | None) -> None:
+    assert unanswered(status, cause, Announcement.UNREACHABLE, network=True) == D.NETWORK_ERROR
+    assert unanswered(status, cause, Announcement.UNREACHABLE) == D.UNREACHABLE
 
 
 @pytest.mark.parametrize(
@@ -136,11 +160,13 @@ def test_480_depends_on_whether_it_rang() -> None:
     q850_cause=st.none() | st.integers(min_value=-10, max_value=300),
     announcement=st.none() | st.sampled_from(Announcement),
     rang=st.booleans(),
+    network=st.booleans(),
 )
 def test_classify_unanswered_is_total_and_never_answered(
-    sip_status: int | None, q850_cause: int | None, announcement: Announcement | None, rang: bool
+    sip_status: int | None, q850_cause: int | None, announcement: Announcement | None,
+    rang: bool, network: bool,
 ) -> None:
-    result = unanswered(sip_status, q850_cause, announcement, rang=rang)
+    result = unanswered(sip_status, q850_cause, announcement, rang=rang, network=network)
     assert result in {
         D.VACANT, D.SUSPENDED, D.POWERED_OFF, D.UNREACHABLE, D.BUSY, D.NO_ANSWER,
         D.REJECTED, D.NETWORK_ERROR, D.FAILED,

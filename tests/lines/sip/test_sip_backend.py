@@ -109,7 +109,7 @@ def test_early_media_is_heard_before_the_failure(backend: BackendFactory) -> Non
     ringing, early, _ = recorder.of("c1")
     assert isinstance(ringing, CallRinging)
     assert isinstance(early, EarlyMediaHeard)
-    assert early.announcement is Announcement.UNKNOWN  # nothing classifies it yet
+    assert early.announcement is Announcement.UNKNOWN  # the default handler recognises nothing
     assert end.sip_status == 404
 
 

@@ -4,8 +4,10 @@ call, and its events become a disposition the way the engine makes one.
 The engine keeps `rang` (a `CallRinging` came) and `announcement` (from `EarlyMediaHeard`)
 on its `Call`, and `Outcomes.disposition_of` turns the `CallEnded` into a disposition with
 `rules.classify`; `engine_disposition` does the same with the engine's own classes. The
-backend reports early media as `Announcement.UNKNOWN` (nothing classifies it yet), which the
-classifier ignores, so the 183 + announcement + 404 case rests on the status and cause.
+worker here runs the default media handler, which recognises nothing, so early media is
+reported as `Announcement.UNKNOWN` only, which the classifier ignores: the 183 +
+announcement + 404 case rests on the status and cause. (Tones heard by the dialer's own
+handler are in test_sip_findings.)
 A 200 with no RTP after it is never reported as answered: the call ends with `no_media`,
 the trunk's `network_error` (the backend's watch is shortened to 1 s here).
 
@@ -128,7 +130,7 @@ def engine_disposition(events: list[CallEvent]) -> D:
         if isinstance(event, CallRinging):
             call.rang = True
         elif isinstance(event, EarlyMediaHeard):
-            call.announcement = event.announcement
+            call.heard(event)
         elif isinstance(event, CallAnswered):
             call.answered_at = event.at
     return Outcomes(retry=RetryPolicy()).disposition_of(call, ended)

@@ -25,6 +25,7 @@ from lines.sip.errors import ProtocolError, SipError
 from lines.sip.media import PromptAndVad, split_frames
 from lines.sip.pcm import FRAME_BYTES, read_pcm
 from lines.sip.settings import SipSettings, SipTrunk
+from rules.signals import Announcement
 
 PLAN = p.AnswerPlan(ring_s=1.5, play="hello", dtmf="12", hang_up_after_s=4)
 MESSAGES: list[p.Message] = [
@@ -55,6 +56,12 @@ MESSAGES: list[p.Message] = [
     p.MediaFlowing(t=1.0, call_id="c1"),
     p.Bridged(t=1.0, call_id="c1", other_call_id="c1/agent"),
     p.Dtmf(t=1.0, call_id="c1", digit="#"),
+    p.Heard(t=1.0, call_id="c1", finding=p.Finding(
+        kind=p.FindingKind.EARLY_MEDIA, announcement=Announcement.VACANT, confidence=0.93,
+        detail="sit_intercept")),
+    p.Heard(t=1.0, call_id="c1", finding=p.Finding(
+        kind=p.FindingKind.AFTER_ANSWER, announcement=Announcement.UNREACHABLE, network=True,
+        confidence=1)),
     p.Ended(t=2.0, call_id="c1", status=404, reason="Not Found", q850=1, by="network",
             media=p.MediaStats(frames_received=10, speech_frames=4, frames_sent=3)),
     p.Ended(t=2.0, call_id="c2", status=None, reason="media worker full"),
@@ -92,6 +99,12 @@ def test_commands_and_events_are_told_apart() -> None:
     (b'{"v": 1, "type": "load_prompt", "name": "x", "pcm": "***"}', "bad base64"),
     (b'{"v": 1, "type": "load_prompt", "name": "x"}', "from a path or from bytes"),
     (b'{"v": 1, "type": "set_plans", "plans": {"1": {"status": 250}}}', "not 250"),
+    (b'{"v": 1, "type": "heard", "t": 1, "call_id": "c", "finding": {"kind": "later", '
+     b'"announcement": "vacant", "confidence": 1}}', "'later' is not a valid FindingKind"),
+    (b'{"v": 1, "type": "heard", "t": 1, "call_id": "c", "finding": {"kind": "early_media", '
+     b'"announcement": ["vacant"], "confidence": 1}}', r"\['vacant'\] is not a valid Announcement"),
+    (b'{"v": 1, "type": "heard", "t": 1, "call_id": "c", "finding": {"kind": "early_media", '
+     b'"announcement": "vacant", "confidence": 1.5}}', "confidence is in"),
 ])
 def test_malformed_lines_are_protocol_errors(line: bytes, error: str) -> None:
     with pytest.raises(ProtocolError, match=error):
@@ -212,6 +225,8 @@ def test_settings_check_trunks_agents_and_workers() -> None:
         SipSettings(trunks=(trunk,), agents={"a1": "tel:+1555"})
     with pytest.raises(SipError, match="no_media_timeout must be positive"):
         SipSettings(trunks=(trunk,), no_media_timeout=timedelta(0))
+    with pytest.raises(SipError, match="min_confidence is in"):
+        SipSettings(trunks=(trunk,), min_confidence=1.5)
     settings = SipSettings(trunks=(trunk,), workers=3, agent_ring_timeout=timedelta(seconds=5))
     assert settings.no_media_timeout == timedelta(seconds=3)
     assert [o.port for o in settings.worker_options()] == [0, 0, 0]
