@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 from dialer.harness.config import parse_harness
 from dialer.harness.runtime import Harness
-from tests.lines.sip.sipkit import free_udp_ports
+from tests.lines.sip.sipkit import free_udp_ports, serving
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -53,17 +52,8 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     port = free_udp_ports(2)
     config = parse_harness({"listen": f"127.0.0.1:{port}", "workers": 2, "phones": PHONES,
                             "numbers": {**LEADS, **dict.fromkeys(AGENTS.values(), "desk")}})
-    running = Harness(config, log_path=tmp_path / "calls.jsonl", cache_dir=tmp_path / "tts")
-    running.start()
-    stop = threading.Event()
-    serving = threading.Thread(target=running.serve, kwargs={"stop": stop}, daemon=True)
-    serving.start()
-    try:
+    with serving(config, tmp_path) as running:
         yield running
-    finally:
-        stop.set()
-        serving.join(10)
-        running.close()
 
 
 def campaign_file(folder: Path, ports: list[int]) -> Path:

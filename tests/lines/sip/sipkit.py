@@ -9,18 +9,25 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import pytest
 
+from dialer.engine.calls import Call, Outcomes
 from dialer.harness import audio
+from dialer.harness.config import HarnessConfig
+from dialer.harness.runtime import Harness
+from dialer.store import ClaimedLead
 from lines.sip import protocol as p
 from lines.sip.media import MediaHandler, PromptAndVad
 from lines.sip.process import WorkerProcess
-from lines.telephony import CallEnded, CallEvent
+from lines.telephony import CallAnswered, CallEnded, CallEvent, CallRinging, EarlyMediaHeard
+from rules.dispositions import Disposition
+from rules.retry import RetryPolicy
 
 E = TypeVar("E")
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -232,3 +239,37 @@ def of(events: list[p.Event], kind: type[E], call_id: str | None = None) -> list
     """The events of one kind (and of one call)."""
     return [e for e in events if isinstance(e, kind)
             and (call_id is None or getattr(e, "call_id", None) == call_id)]
+
+
+def engine_disposition(events: list[CallEvent], e164: str) -> Disposition:
+    """The disposition the engine gives a call with these events: its `Call` bookkeeping
+    (as in `Engine._on_call_event`), then `Outcomes.disposition_of`."""
+    *progress, ended = events
+    assert isinstance(ended, CallEnded)
+    lead = ClaimedLead(id=1, e164=e164, attempts_made=0, timezones=(), attributes={})
+    call = Call(call_id=ended.call_id, lead=lead, trunk="", placed_at=ended.at)
+    for event in progress:
+        if isinstance(event, CallRinging):
+            call.rang = True
+        elif isinstance(event, EarlyMediaHeard):
+            call.heard(event)
+        elif isinstance(event, CallAnswered):
+            call.answered_at = event.at
+    return Outcomes(retry=RetryPolicy()).disposition_of(call, ended)
+
+
+@contextmanager
+def serving(config: HarnessConfig, folder: Path) -> Iterator[Harness]:
+    """A harness serving its phones from a thread (log and speech cache in `folder`),
+    stopped and closed afterwards."""
+    running = Harness(config, log_path=folder / "calls.jsonl", cache_dir=folder / "tts")
+    running.start()
+    stop = threading.Event()
+    serve = threading.Thread(target=running.serve, kwargs={"stop": stop}, daemon=True)
+    serve.start()
+    try:
+        yield running
+    finally:
+        stop.set()
+        serve.join(10)
+        running.close()

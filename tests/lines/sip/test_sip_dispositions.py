@@ -25,10 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sipkit import SCENARIOS, Sipp
+from sipkit import SCENARIOS, Sipp, engine_disposition
 
-from dialer.engine.calls import Call, Outcomes
-from dialer.store import ClaimedLead
 from lines.sip import SipBackend, SipSettings, SipTrunk
 from lines.telephony import (
     CallAnswered,
@@ -40,7 +38,6 @@ from lines.telephony import (
     Party,
 )
 from rules.dispositions import Disposition as D
-from rules.retry import RetryPolicy
 from rules.signals import Announcement
 
 pytestmark = pytest.mark.sip
@@ -117,23 +114,6 @@ CASES = [
     Case(name="200-no-media", scenario="builtin:uas", disposition=D.NETWORK_ERROR,
          status=200, rang=True, no_media=True),
 ]
-
-
-def engine_disposition(events: list[CallEvent]) -> D:
-    """The disposition the engine gives a call with these events: its `Call` bookkeeping
-    (as in `Engine._on_call_event`), then `Outcomes.disposition_of`."""
-    *progress, ended = events
-    assert isinstance(ended, CallEnded)
-    lead = ClaimedLead(id=1, e164=NUMBER, attempts_made=0, timezones=(), attributes={})
-    call = Call(call_id=ended.call_id, lead=lead, trunk="", placed_at=ended.at)
-    for event in progress:
-        if isinstance(event, CallRinging):
-            call.rang = True
-        elif isinstance(event, EarlyMediaHeard):
-            call.heard(event)
-        elif isinstance(event, CallAnswered):
-            call.answered_at = event.at
-    return Outcomes(retry=RetryPolicy()).disposition_of(call, ended)
 
 
 class Recorder:
@@ -230,4 +210,4 @@ def test_signalling_maps_to_a_disposition(each: Case,
     assert any(isinstance(event, CallRinging) for event in events) is each.rang
     heard = [event.announcement for event in events if isinstance(event, EarlyMediaHeard)]
     assert heard == ([Announcement.UNKNOWN] if each.early_media else [])
-    assert engine_disposition(events) is each.disposition
+    assert engine_disposition(events, NUMBER) is each.disposition

@@ -12,27 +12,23 @@ handler; and the backend's filter, with findings handed to it as a worker would.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from sipkit import Recorder, free_udp_ports
+from sipkit import Recorder, engine_disposition, free_udp_ports, serving
 
-from dialer.engine.calls import Call, Outcomes
 from dialer.engine.sip import MEDIA_HANDLER
 from dialer.harness import audio
 from dialer.harness.config import parse_harness
 from dialer.harness.runtime import Harness
 from dialer.media import DialerHandler
-from dialer.store import ClaimedLead
 from lines.sip import SipBackend, SipSettings, SipTrunk, WorkerOptions, WorkerProcess
 from lines.sip import protocol as p
 from lines.sip.pcm import FRAME_BYTES
 from lines.telephony import (
-    CallAnswered,
     CallEnded,
     CallEvent,
     CallRequest,
@@ -40,7 +36,6 @@ from lines.telephony import (
     EarlyMediaHeard,
 )
 from rules.dispositions import Disposition as D
-from rules.retry import RetryPolicy
 from rules.signals import Announcement
 from voice.g711 import through_ulaw
 
@@ -148,23 +143,6 @@ CASES = {
 }
 
 
-def engine_disposition(events: list[CallEvent]) -> D:
-    """The disposition the engine gives a call with these events: its `Call` bookkeeping
-    (as in `Engine._on_call_event`), then `Outcomes.disposition_of`."""
-    *progress, ended = events
-    assert isinstance(ended, CallEnded)
-    lead = ClaimedLead(id=1, e164=VACANT_SIT, attempts_made=0, timezones=(), attributes={})
-    call = Call(call_id=ended.call_id, lead=lead, trunk="", placed_at=ended.at)
-    for event in progress:
-        if isinstance(event, CallRinging):
-            call.rang = True
-        elif isinstance(event, EarlyMediaHeard):
-            call.heard(event)
-        elif isinstance(event, CallAnswered):
-            call.answered_at = event.at
-    return Outcomes(retry=RetryPolicy()).disposition_of(call, ended)
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     folder = tmp_path_factory.mktemp("findings")
@@ -172,17 +150,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     config = parse_harness({"listen": f"127.0.0.1:{port}", "workers": 1, "phones": PHONES,
                             "numbers": {VACANT_SIT: "sit-vacant", BUSY_SIT: "sit-busy",
                                         RINGS: "ring_forever"}})
-    running = Harness(config, log_path=folder / "calls.jsonl", cache_dir=folder / "tts")
-    running.start()
-    stop = threading.Event()
-    serving = threading.Thread(target=running.serve, kwargs={"stop": stop}, daemon=True)
-    serving.start()
-    try:
+    with serving(config, folder) as running:
         yield running
-    finally:
-        stop.set()
-        serving.join(10)
-        running.close()
 
 
 @pytest.fixture(scope="module")
@@ -247,11 +216,11 @@ def test_a_tone_in_early_media_decides_over_a_bare_480(
     assert (end.sip_status, end.q850_cause) == (480, None)
     heard = [(e.announcement, e.network) for e in events if isinstance(e, EarlyMediaHeard)]
     assert heard == [(Announcement.UNKNOWN, False), (case.announcement, case.network)]
-    assert engine_disposition(events) is case.disposition
+    assert engine_disposition(events, VACANT_SIT) is case.disposition
     # without the finding, the signalling says only that it rang and was not answered
     unheard = [e for e in events if not isinstance(e, EarlyMediaHeard)
                or e.announcement is Announcement.UNKNOWN]
-    assert engine_disposition(unheard) is D.NO_ANSWER
+    assert engine_disposition(unheard, VACANT_SIT) is D.NO_ANSWER
     _, recorder = dialer
     (raw,) = [e for _, e in recorder.raw if isinstance(e, p.Heard) and e.call_id == name]
     assert raw.finding.kind is EARLY
@@ -282,4 +251,4 @@ def test_the_backend_passes_on_only_confident_early_media_findings(
     assert [(e.announcement, e.network) for e in events if isinstance(e, EarlyMediaHeard)] == [
         (Announcement.BUSY, False)]
     assert end.sip_status == 487
-    assert engine_disposition(events) is D.BUSY
+    assert engine_disposition(events, VACANT_SIT) is D.BUSY
