@@ -44,7 +44,6 @@ import math
 import os
 import queue
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dialer.harness.ports import free_udp_ports, udp_port_free  # noqa: E402
 from lines.sip import (  # noqa: E402
     SipBackend,
     SipSettings,
@@ -83,37 +83,17 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # the far end and the prompt
 
 
-def free_udp_port() -> int:
-    """An even free UDP port on 127.0.0.1 whose successor is free too."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1]) & ~1
-        if all(_free(candidate) for candidate in range(port, port + 4)):
-            return port
-    raise RuntimeError("no free UDP ports on 127.0.0.1")
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def start_sipp(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SystemExit("sipp is not installed (Debian package sip-tester)")
-    port, media = free_udp_port(), free_udp_port()
+    port, media = free_udp_ports(4), free_udp_ports(4)  # each with its successors
     process = subprocess.Popen(
         [sipp, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(port),
          "-mp", str(media), "-nostdin"],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 5
-    while _free(port):
+    while udp_port_free(port):
         if process.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("sipp did not start")
         time.sleep(0.02)

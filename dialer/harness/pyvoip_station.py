@@ -21,13 +21,14 @@ import base64
 import functools
 import json
 import os
-import socket
 import sys
 import threading
 import time
 import traceback
 import warnings
 from typing import IO, Any, Final
+
+from dialer.harness.ports import free_udp_ports
 
 with warnings.catch_warnings():  # pyVoIP imports audioop, deprecated since Python 3.11
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -41,26 +42,6 @@ _LISTEN_EVERY_S: Final = 0.02
 _REGISTER_TIMEOUT_S: Final = 3  # pyVoIP's wait for a REGISTER reply (its default: 30)
 _RTP_PORTS: Final = 8  # per phone: up to 8 calls at once
 _JOIN_S: Final = 3.0
-
-
-def _free_udp_ports(host: str, count: int) -> int:
-    """The first of `count` consecutive UDP ports free on `host` just now."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind((host, 0))
-            base = int(probe.getsockname()[1])
-        if base + count < 65536 and all(_free(host, port) for port in range(base, base + count)):
-            return base
-    raise RuntimeError("no run of free UDP ports")
-
-
-def _free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 class _Phone(VoIPPhone):
@@ -124,10 +105,10 @@ class _Station:
         self.emit({"type": "ready"})
 
     def _start_phone(self, spec: dict[str, Any], deadline: float) -> _Phone:
-        rtp = _free_udp_ports(self._host, _RTP_PORTS)
+        rtp = free_udp_ports(_RTP_PORTS, self._host)
         phone = _Phone(self._server[0], self._server[1], str(spec["user"]), "-",
                        myIP=self._host, callCallback=functools.partial(self._on_call, spec),
-                       sipPort=_free_udp_ports(self._host, 1), rtpPortLow=rtp,
+                       sipPort=free_udp_ports(1, self._host), rtpPortLow=rtp,
                        rtpPortHigh=rtp + _RTP_PORTS - 1)
         phone.sip.register_timeout = _REGISTER_TIMEOUT_S
         self._phones.append(phone)

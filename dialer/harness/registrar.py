@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import IO, Final
 
 from dialer.errors import TelephonyError, UsageError
+from dialer.harness.ports import free_udp_ports, udp_port_free
 
 logger = logging.getLogger(__name__)
 
@@ -147,22 +148,6 @@ def kamailio_binary() -> str | None:
     return shutil.which(_BINARY) or shutil.which(_BINARY, path="/usr/sbin:/usr/local/sbin")
 
 
-def free_udp_port(host: str = HOST) -> int:
-    """A UDP port free on `host` just now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def _port_taken(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def render_config(port: int, *, host: str = HOST, children: int = 1, debug: int = 1) -> str:
     """The kamailio.cfg the registrar runs (see the module docstring)."""
     loadmodules = "\n".join(f'loadmodule "{name}.so"' for name in _MODULES)
@@ -208,8 +193,8 @@ class Registrar:
             raise UsageError(f"{_BINARY} is not installed (Debian package {_DEBIAN_PACKAGE}):"
                              " the harness's registrar needs it")
         if self.port == 0:
-            self.port = free_udp_port(self.host)
-        elif _port_taken(self.host, self.port):
+            self.port = free_udp_ports(1, self.host)
+        elif not udp_port_free(self.port, self.host):
             raise TelephonyError(f"the registrar's port {self.host}:{self.port} (UDP) is in "
                                  "use", retryable=True)
         try:

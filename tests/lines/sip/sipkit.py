@@ -20,6 +20,7 @@ import pytest
 from dialer.engine.calls import Call, Outcomes
 from dialer.harness import audio
 from dialer.harness.config import HarnessConfig
+from dialer.harness.ports import free_udp_ports, udp_port_free
 from dialer.harness.runtime import Harness
 from dialer.store import ClaimedLead
 from lines.sip import protocol as p
@@ -109,26 +110,6 @@ def raw_sockets() -> bool:
     return True
 
 
-def free_udp_ports(count: int) -> int:
-    """The first of `count` consecutive free UDP ports on 127.0.0.1 (an even one)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1]) & ~1
-        if base + count < 65536 and all(_free(port) for port in range(base, base + count)):
-            return base
-    raise AssertionError("no run of free UDP ports found")
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 class Sipp:
     """One sipp process acting as the far end on 127.0.0.1."""
 
@@ -142,7 +123,7 @@ class Sipp:
         self._process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 5
-        while _free(self.port):
+        while udp_port_free(self.port):
             assert self._process.poll() is None, f"sipp exited: {' '.join(command)}"
             assert time.monotonic() < deadline, "sipp did not bind its port in 5 s"
             time.sleep(0.02)
