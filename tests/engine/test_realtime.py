@@ -18,9 +18,10 @@ import pytest
 
 from dialer.clock import OffsetClock
 from dialer.config import parse_campaign
+from dialer.config.campaign import Campaign
 from dialer.engine.realtime import RealtimeOptions, run_realtime
 from dialer.intake.service import IntakeOptions, import_file
-from dialer.store import open_store
+from dialer.store import Store, open_store
 from lines.telephony import (
     CallAnswered,
     CallEnded,
@@ -91,7 +92,8 @@ def _fields(event: object) -> dict[str, object]:
     return {name: getattr(event, name) for name in event.__slots__}  # type: ignore[attr-defined]
 
 
-def _campaign(tmp_path: Path, numbers: list[str]) -> tuple[object, Path]:
+def _campaign(tmp_path: Path, numbers: list[str]) -> tuple[Campaign, Store]:
+    """The campaign, and a store with its leads imported."""
     leads = tmp_path / "leads.csv"
     leads.write_text("phone,consent_source,consent_at\n"
                      + "".join(f"{n},web,2024-05-01T00:00:00Z\n" for n in numbers),
@@ -105,18 +107,18 @@ def _campaign(tmp_path: Path, numbers: list[str]) -> tuple[object, Path]:
         "lines": {"trunks": [{"name": "t1", "sip": "sip:127.0.0.1:5998", "channels": 4,
                               "cps": 10}], "pools": {"main": ["t1"]}},
     }, "<test>")
-    return campaign, leads
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with store.write() as uow:
+        import_file(uow, leads, campaign="rt", source="leads",
+                    options=IntakeOptions(region="CN"), now=START, actor="test")
+    return campaign, store
 
 
 @pytest.mark.slow
 def test_progressive_run_puts_every_answered_call_through_and_stops_when_out_of_leads(
         tmp_path: Path) -> None:
     numbers = [f"+8613800138{n:03d}" for n in (100, 101, 102, 103, 104, 105)]
-    campaign, leads = _campaign(tmp_path, numbers)
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    with store.write() as uow:
-        import_file(uow, leads, campaign="rt", source="leads",
-                    options=IntakeOptions(region="CN"), now=START, actor="test")
+    campaign, store = _campaign(tmp_path, numbers)
     clock = OffsetClock(START)
     backends: list[ThreadedBackend] = []
 
@@ -124,8 +126,7 @@ def test_progressive_run_puts_every_answered_call_through_and_stops_when_out_of_
         backends.append(ThreadedBackend(sink, clock))
         return backends[-1]
 
-    report = run_realtime(store, campaign, factory,  # type: ignore[arg-type]
-                          RealtimeOptions(), clock=clock)
+    report = run_realtime(store, campaign, factory, RealtimeOptions(), clock=clock)
     backend = backends[0]
     assert backend.closed
     assert sorted(r.e164 for r in backend.placed) == numbers  # each lead once
@@ -141,11 +142,7 @@ def test_progressive_run_puts_every_answered_call_through_and_stops_when_out_of_
 @pytest.mark.slow
 def test_calls_the_backend_never_ends_are_hung_up_then_closed_as_failed(tmp_path: Path) -> None:
     numbers = ["+8613800138102", "+8613800138109"]  # the second never ends
-    campaign, leads = _campaign(tmp_path, numbers)
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    with store.write() as uow:
-        import_file(uow, leads, campaign="rt", source="leads",
-                    options=IntakeOptions(region="CN"), now=START, actor="test")
+    campaign, store = _campaign(tmp_path, numbers)
     clock = OffsetClock(START)
     backends: list[ThreadedBackend] = []
 
@@ -155,7 +152,7 @@ def test_calls_the_backend_never_ends_are_hung_up_then_closed_as_failed(tmp_path
 
     options = RealtimeOptions(duration=timedelta(seconds=1), settle=timedelta(seconds=1),
                               hang_up_grace=timedelta(seconds=0.5))
-    report = run_realtime(store, campaign, factory, options, clock=clock)  # type: ignore[arg-type]
+    report = run_realtime(store, campaign, factory, options, clock=clock)
     lost = next(r.call_id for r in backends[0].placed if r.e164.endswith("9"))
     assert backends[0].hung_up == [lost]
     assert report.dispositions == {"answered_human": 1, "failed": 1}
@@ -168,11 +165,7 @@ def test_calls_the_backend_never_ends_are_hung_up_then_closed_as_failed(tmp_path
 @pytest.mark.slow
 def test_a_stop_ends_dialing_and_hurry_hangs_up_what_is_left(tmp_path: Path) -> None:
     numbers = [f"+8613800138{n:03d}" for n in range(100, 110)]
-    campaign, leads = _campaign(tmp_path, numbers)
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    with store.write() as uow:
-        import_file(uow, leads, campaign="rt", source="leads",
-                    options=IntakeOptions(region="CN"), now=START, actor="test")
+    campaign, store = _campaign(tmp_path, numbers)
     clock = OffsetClock(START)
     backends: list[ThreadedBackend] = []
     stop, hurry = threading.Event(), threading.Event()
@@ -184,8 +177,8 @@ def test_a_stop_ends_dialing_and_hurry_hangs_up_what_is_left(tmp_path: Path) -> 
         return backends[-1]
 
     options = RealtimeOptions(settle=timedelta(minutes=5), hang_up_grace=timedelta(seconds=1))
-    report = run_realtime(store, campaign, factory, options,  # type: ignore[arg-type]
-                          clock=clock, stop=stop, hurry=hurry)
+    report = run_realtime(store, campaign, factory, options, clock=clock, stop=stop,
+                          hurry=hurry)
     backend = backends[0]
     assert len(backend.placed) < len(numbers)  # dialing stopped
     assert set(backend.hung_up) >= {r.call_id for r in backend.placed
