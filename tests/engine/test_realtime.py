@@ -9,6 +9,7 @@ ended. Real SIP runs of the same loop are in tests/lines/sip and tests/harness.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from dialer.store import Store, open_store
 from lines.telephony import (
     CallAnswered,
     CallEnded,
+    CallEvent,
     CallRequest,
     CallRinging,
     EventSink,
@@ -46,29 +48,32 @@ class ThreadedBackend:
     connected: dict[str, str] = field(default_factory=dict)
     hung_up: list[str] = field(default_factory=list)
     closed: bool = False
-    _timers: list[threading.Timer] = field(default_factory=list)
+    _stopped: threading.Event = field(default_factory=threading.Event)
 
-    def _later(self, seconds: float, event: object) -> None:
-        def fire() -> None:
-            if isinstance(event, CallEnded | CallRinging | CallAnswered):
+    def _play(self, steps: list[tuple[float, CallEvent]]) -> None:
+        """Deliver a call's events at their times from the placing, in order, from one
+        thread (as the backend contract asks: a call's events in the order they happened)."""
+        def run() -> None:
+            started = time.monotonic()
+            for seconds, event in steps:
+                if self._stopped.wait(max(0.0, started + seconds - time.monotonic())):
+                    return
                 self.sink(type(event)(**{**_fields(event), "at": self.clock.now()}))
-        timer = threading.Timer(seconds, fire)
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
+        threading.Thread(target=run, daemon=True).start()
 
     def place(self, request: CallRequest) -> None:
         self.placed.append(request)
         call_id, now = request.call_id, self.clock.now()
-        self._later(0.05, CallRinging(call_id=call_id, at=now))
+        steps: list[tuple[float, CallEvent]] = [(0.05, CallRinging(call_id=call_id, at=now))]
         if request.e164.endswith("1"):
-            self._later(0.1, CallEnded(call_id=call_id, at=now, sip_status=486, reason="Busy Here",
-                                       ended_by=Party.CALLEE))
+            steps.append((0.1, CallEnded(call_id=call_id, at=now, sip_status=486,
+                                         reason="Busy Here", ended_by=Party.CALLEE)))
         elif not request.e164.endswith("9"):
-            self._later(0.1, CallAnswered(call_id=call_id, at=now))
-            self._later(0.1 + self.talk, CallEnded(call_id=call_id, at=now, sip_status=200,
-                                                   reason="Normal call clearing",
-                                                   ended_by=Party.CALLEE))
+            steps.append((0.1, CallAnswered(call_id=call_id, at=now)))
+            steps.append((0.1 + self.talk, CallEnded(call_id=call_id, at=now, sip_status=200,
+                                                     reason="Normal call clearing",
+                                                     ended_by=Party.CALLEE)))
+        self._play(steps)
 
     def hang_up(self, call_id: str) -> None:
         self.hung_up.append(call_id)
@@ -84,8 +89,7 @@ class ThreadedBackend:
 
     def close(self) -> None:
         self.closed = True
-        for timer in self._timers:
-            timer.cancel()
+        self._stopped.set()
 
 
 def _fields(event: object) -> dict[str, object]:
