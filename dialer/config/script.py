@@ -230,11 +230,29 @@ class OptOutStep(StepBase):
     opt_out: Annotated[OptOut, BeforeValidator(_opt_out_shorthand)]
 
 
+#: What a script may record itself; the rest come from the call (an opt-out from
+#: `opt_out`, a machine from the detector, a vacant number from the network).
+SCRIPT_DISPOSITIONS: Final = frozenset({
+    Disposition.COMPLETED, Disposition.TRANSFERRED, Disposition.OPTED_OUT,
+    Disposition.ANSWERED_HUMAN,
+})
+
+
+def _script_disposition(value: Disposition) -> Disposition:
+    if value not in SCRIPT_DISPOSITIONS:
+        raise PydanticCustomError(
+            "disposition",
+            "a script can set {allowed}, not {shown}: the call itself tells the others",
+            {"allowed": ", ".join(sorted(SCRIPT_DISPOSITIONS)), "shown": show_value(value.value)},
+        )
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetDispositionStep(StepBase):
     """Record the attempt's disposition (the call goes on)."""
 
-    set_disposition: Disposition
+    set_disposition: Annotated[Disposition, AfterValidator(_script_disposition)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,6 +336,13 @@ Step = Annotated[
 ]
 
 
+#: Opt-out phrases a script hears unless it names its own, by language.
+DEFAULT_OPT_OUT_PHRASES: Final[Mapping[str, tuple[str, ...]]] = {
+    "en": ("stop", "stop calling", "unsubscribe", "do not call", "don't call me"),
+    "zh": ("退订", "别再打了", "不要再打了", "不要再打"),
+}
+
+
 def _check_language(value: str) -> str:
     if re.fullmatch(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", value) is None:
         raise PydanticCustomError(
@@ -337,10 +362,22 @@ class Script:
     name: Name
     language: Annotated[str, AfterValidator(_check_language)]
     voice: str | None = None  # a TTS voice name; None for the language's default
+    speed: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0  # of speech: 1.2 is 20% faster
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]
+    #: Heard at any point of the call, they opt the callee out. None: the language's
+    #: defaults (`DEFAULT_OPT_OUT_PHRASES`); () hears none (the key still works).
+    opt_out_phrases: tuple[Annotated[str, Field(min_length=1)], ...] | None = None
+    opt_out_key: Annotated[Dtmf, Field(max_length=1)] | None = None  # e.g. "9"
 
     def __post_init__(self) -> None:
         raise_problems(_label_problems(self.steps))
+
+    @property
+    def opt_out_said(self) -> tuple[str, ...]:
+        """The phrases that opt the callee out (this script's, or its language's)."""
+        if self.opt_out_phrases is not None:
+            return self.opt_out_phrases
+        return DEFAULT_OPT_OUT_PHRASES.get(self.language.split("-")[0], ())
 
     def index_of(self, label: str) -> int:
         """The position of the step with `label` (KeyError if there is none)."""
