@@ -11,7 +11,7 @@ given, in the order they happened for each call.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -132,8 +132,10 @@ class TelephonyBackend(Protocol):
     def connect_agent(self, call_id: str, agent_id: str) -> None:
         """Bridge an answered call to an agent's line (agent modes)."""
 
-    def start_script(self, call_id: str, script: str) -> None:
-        """Hand an answered call to a voice script (robocall mode)."""
+    def start_script(self, call_id: str, script: str,
+                     variables: Mapping[str, str] | None = None) -> None:
+        """Hand an answered call to a voice script (robocall mode); `variables` fill its
+        `{placeholders}` (the lead's attributes)."""
 
     def play_abandon_message(self, call_id: str) -> None:
         """Tell the callee no one is free and we will not call back soon, then hang up."""

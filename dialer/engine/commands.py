@@ -7,7 +7,8 @@ owner that commits each command before the next never dials an unrecorded attemp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from dialer.store import AttemptOutcome, ClaimedLead, NewAttempt
@@ -68,6 +69,7 @@ class ConnectAgent:
 class StartScript:
     call_id: str
     script: str
+    variables: Mapping[str, str] = field(default_factory=dict)  # the lead's attributes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -416,7 +416,8 @@ class Engine:
             self._move(call, Trigger.START_SCRIPT)
             call.scripted = True
             commands.append(StartScript(call_id=call.call_id,
-                                        script=self.settings.script_for(call.lead)))
+                                        script=self.settings.script_for(call.lead),
+                                        variables=call.lead.attributes))
         elif not self._connect(call, at, commands):
             call.waiting_since = at
             self._move(call, Trigger.QUEUE)
@@ -431,10 +432,13 @@ class Engine:
 
     def _on_callee_acted(self, call: Call, event: CalleeActed, commands: list[Command]) -> None:
         if event.intent == "opt_out":
+            if call.opted_out:
+                return
             call.opted_out = True
             commands.append(SuppressNumber(e164=call.lead.e164, reason=self.outcomes.opt_out_reason,
                                            at=event.at))
-            commands.append(HangUp(call_id=call.call_id))
+            if call.state is not CallState.SCRIPTED:
+                commands.append(HangUp(call_id=call.call_id))  # a script confirms, then ends
         elif event.intent == "agent" and call.state is CallState.SCRIPTED:
             if not self._connect(call, event.at, commands):
                 # The robot took this call: no agent free is not an abandoned call. The
@@ -442,6 +446,10 @@ class Engine:
                 call.completed = True
         elif event.intent == "completed":
             call.completed = True
+        elif event.intent == "transferred":  # the script says so (a queue took it)
+            call.transferred = True
+        elif event.intent == "answered":  # the script says: a person, nothing more
+            call.completed = False
 
     def _on_ended(self, call: Call, event: CallEnded, commands: list[Command]) -> None:
         if call.state is CallState.WAITING_FOR_AGENT:

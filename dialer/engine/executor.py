@@ -104,7 +104,7 @@ class Executor:
                 self._on_connect(command.agent_id)
             backend.connect_agent(command.call_id, command.agent_id)
         elif isinstance(command, StartScript):
-            backend.start_script(command.call_id, command.script)
+            backend.start_script(command.call_id, command.script, command.variables)
         elif isinstance(command, PlayAbandonMessage):
             backend.play_abandon_message(command.call_id)
         elif isinstance(command, HangUp):

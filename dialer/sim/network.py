@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -178,7 +178,8 @@ class SimulatedNetwork:
             talk = self._scenario.talk_time.draw(call.rng)
             self._then(call, talk, partial(self._callee_hangs_up, call))
 
-    def start_script(self, call_id: str, script: str) -> None:
+    def start_script(self, call_id: str, script: str,
+                     variables: Mapping[str, str] | None = None) -> None:
         call = self._answered(call_id, "start_script")
         if call is None:
             return

@@ -12,6 +12,8 @@ It maps worker events to `lines.telephony` events:
 | Answered     | CallAnswered; held until MediaFlowing with a `no_media_timeout` |
 | MediaFlowing | the held CallAnswered, then the CalleeActed held with it |
 | Dtmf         | CalleeActed(intent=<the digit>); held while the answer is |
+| Acted        | CalleeActed(intent) from the call's conversation; held so too |
+| Classified   | AnswerClassified(kind) from answering-machine detection; held so too |
 | Ended        | CallEnded (status, reason, Q.850 cause, who ended it, no media) |
 
 Findings (`Heard`, from a media handler that reports them, such as the dialer's tone
@@ -53,7 +55,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -63,6 +65,7 @@ from lines.sip.pcm import read_pcm
 from lines.sip.settings import SipSettings, SipTrunk
 from lines.sip.supervisor import Supervisor
 from lines.telephony import (
+    AnswerClassified,
     CallAnswered,
     CalleeActed,
     CallEnded,
@@ -224,11 +227,16 @@ class SipBackend:
                 setup_timeout=self._settings.setup_timeout.total_seconds(),
                 into_reservation_of=call_id if from_reservation else None))
 
-    def start_script(self, call_id: str, script: str) -> None:
-        """For now: play `SipSettings.script_prompt` (whatever `script` names) into the
-        call; without one, nothing. The voice pipeline will run the script instead."""
+    def start_script(self, call_id: str, script: str,
+                     variables: Mapping[str, str] | None = None) -> None:
+        """With `SipSettings.conversations`, have the call's media handler run `script`
+        (`Converse`); else play `SipSettings.script_prompt` whatever `script` names (and
+        without one, nothing)."""
         with self._lock:
-            if _SCRIPT in self._prompts:
+            if self._settings.conversations:
+                self._send_to(call_id, p.Converse(call_id=call_id, script=script,
+                                                  variables=dict(variables or {})))
+            elif _SCRIPT in self._prompts:
                 self._send_to(call_id, p.Play(call_id=call_id, prompt=_SCRIPT))
 
     def play_abandon_message(self, call_id: str) -> None:
@@ -330,8 +338,8 @@ class SipBackend:
         if isinstance(event, p.MediaFlowing) and call.held is not None:
             held, call.held = call.held, None
             return [CallAnswered(call_id=call.call_id, at=at), *held]
-        if isinstance(event, p.Dtmf):
-            acted = CalleeActed(call_id=call.call_id, at=at, intent=event.digit)
+        if isinstance(event, p.Dtmf | p.Acted | p.Classified):
+            acted = _callee_event(call.call_id, at, event)
             if call.held is not None:
                 call.held.append(acted)
                 return []
@@ -420,3 +428,12 @@ class SipBackend:
         error, self._callback_error = self._callback_error, None
         if error is not None:
             raise SipError(f"the event sink raised: {error!r}") from error
+
+
+def _callee_event(call_id: str, at: datetime,
+                  event: p.Dtmf | p.Acted | p.Classified) -> CalleeActed | AnswerClassified:
+    """What the callee did, or who answered, as the engine's event."""
+    if isinstance(event, p.Classified):
+        return AnswerClassified(call_id=call_id, at=at, kind=event.kind)
+    intent = event.digit if isinstance(event, p.Dtmf) else event.intent
+    return CalleeActed(call_id=call_id, at=at, intent=intent)

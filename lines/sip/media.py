@@ -26,7 +26,7 @@ import pjsua2 as pj
 import webrtcvad
 
 from lines.sip.errors import SipError
-from lines.sip.payloads import Finding, MediaStats
+from lines.sip.payloads import Finding, HandlerNote, MediaStats
 from lines.sip.pcm import FRAME_BYTES, FRAME_MS, PORT_FRAMES, SAMPLE_RATE, split_frames
 
 _POINTER = ctypes.sizeof(ctypes.c_void_p)
@@ -59,22 +59,38 @@ class MediaHandler(Protocol):
 
 
 class ReportingHandler(MediaHandler, Protocol):
-    """A handler that reports what it recognises: its two extra methods are optional (a
-    handler may have either, both or neither) and run on the worker's main thread.
+    """A handler that reports what it recognises, and may hold a conversation: its extra
+    methods are optional (a handler may have any of them) and run on the worker's main
+    thread.
 
     - `answered` runs once, when the call is answered (200 OK, sent or received), before
       the worker reports the answer; findings made from then on are `after_answer` ones.
     - `findings` returns the findings made since it last ran, each once. The worker asks
       on every turn of its loop (every `poll_ms` or sooner), at the answer and before it
       reports the call's end, so it must be cheap when there are none.
-    - Either raising detaches the handler, as from a frame.
+    - `converse` starts the conversation named `script` on the answered call (a `Converse`
+      command); `dtmf` passes each digit the far end sends (RFC 2833 or INFO); `bridged`
+      says the call was joined to another (an agent): the conversation is over.
+    - `notes` returns what the conversation decided since it last ran (`HandlerNote`s:
+      an intent heard, an answering-machine verdict, a wish to end the call), each once;
+      asked as often as `findings`.
+    - Any of them raising detaches the handler, as from a frame.
     """
 
     def answered(self) -> None: ...
 
     def findings(self) -> list[Finding]: ...
 
+    def converse(self, script: str, variables: dict[str, str]) -> None: ...
 
+    def dtmf(self, digit: str) -> None: ...
+
+    def bridged(self) -> None: ...
+
+    def notes(self) -> list[HandlerNote]: ...
+
+
+_OPTIONAL_HOOKS = ("answered", "findings", "converse", "dtmf", "bridged", "notes")
 HandlerFactory = Callable[[str], MediaHandler]  # call id -> that call's handler
 
 
@@ -162,36 +178,62 @@ class CallPort(pj.AudioMediaPort):  # type: ignore[misc]  # pjsua2 has no type h
         self.error: str | None = None
         self._last_tick = 0.0
         self._late = 0
-        self._on_answer: Callable[[], None] | None = None
-        self._findings: Callable[[], list[Finding]] | None = None
+        self._hooks: dict[str, Callable[..., Any]] = {}
 
     def attach(self, handler: MediaHandler) -> None:
         self.error, self._last_tick, self._late = None, 0.0, 0
-        self._on_answer = getattr(handler, "answered", None)
-        self._findings = getattr(handler, "findings", None)
+        self._hooks = {name: hook for name in _OPTIONAL_HOOKS
+                       if (hook := getattr(handler, name, None)) is not None}
         self.handler = handler
 
     def answered(self) -> None:
         """Tell the handler its call was answered (if it wants to know)."""
-        if self._on_answer is not None and self.handler is not None:
-            try:
-                self._on_answer()
-            except Exception as exc:  # as from a frame: the worker hangs the call up
-                self._fail(exc)
+        self._tell("answered")
+
+    def converse(self, script: str, variables: dict[str, str]) -> bool:
+        """Hand the call to the handler's conversation; False if it holds none."""
+        return "converse" in self._hooks and self._tell("converse", script, variables)
+
+    def dtmf(self, digit: str) -> None:
+        self._tell("dtmf", digit)
+
+    def bridged(self) -> None:
+        self._tell("bridged")
 
     def findings(self) -> list[Finding]:
         """What the handler recognised since it was last asked (nothing, if it never says)."""
-        if self._findings is None or self.handler is None:
+        found: list[Finding] = self._ask("findings")
+        return found
+
+    def notes(self) -> list[HandlerNote]:
+        """What the handler's conversation decided since it was last asked."""
+        noted: list[HandlerNote] = self._ask("notes")
+        return noted
+
+    def _tell(self, name: str, *args: Any) -> bool:
+        hook = self._hooks.get(name)
+        if hook is None or self.handler is None:
+            return False
+        try:
+            hook(*args)
+        except Exception as exc:  # as from a frame: the worker hangs the call up
+            self._fail(exc)
+            return False
+        return True
+
+    def _ask(self, name: str) -> list[Any]:
+        hook = self._hooks.get(name)
+        if hook is None or self.handler is None:
             return []
         try:
-            return self._findings()
+            return list(hook())
         except Exception as exc:  # as from a frame: the worker hangs the call up
             self._fail(exc)
             return []
 
     def detach(self) -> MediaStats | None:
         handler, self.handler = self.handler, None
-        self._on_answer = self._findings = None
+        self._hooks = {}
         if handler is None:
             return None
         return dataclasses.replace(handler.stats(), late_frames=self._late)

@@ -7,7 +7,7 @@ import enum
 import math
 from dataclasses import dataclass, field
 
-from rules.signals import Announcement
+from rules.signals import Announcement, AnswerKind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,3 +85,29 @@ class Finding:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.confidence) and 0.0 <= self.confidence <= 1.0):
             raise ValueError(f"a confidence is in [0, 1], not {self.confidence}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalleeIntent:
+    """A media handler's note: a conversation on the call heard the callee mean something
+    (an opt-out, a wish for an agent) or reached an end ("completed")."""
+
+    intent: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerVerdict:
+    """A media handler's note: answering-machine detection decided who picked up."""
+
+    kind: AnswerKind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndCall:
+    """A media handler's note: the conversation is over; the worker hangs up (by us)."""
+
+    note: str
+
+
+#: What a conversing media handler tells its worker (see `lines.sip.media`).
+HandlerNote = CalleeIntent | AnswerVerdict | EndCall

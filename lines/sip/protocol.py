@@ -9,7 +9,8 @@ on another machine behind any byte pipe (ssh, socat) and a human can read a capt
 - Every event carries `t`, the worker's wall clock (seconds since the epoch) when it
   happened: for measuring (setup latency is `Answered.t - Trying.t`), never for deciding.
 - Per call, a worker sends `Trying` or `Incoming` first, then any of `Ringing`,
-  `EarlyMedia`, `Answered`, `MediaFlowing`, `Dtmf`, `Bridged`, `Heard`, then exactly one
+  `EarlyMedia`, `Answered`, `MediaFlowing`, `Dtmf`, `Bridged`, `Heard`, `Acted`,
+  `Classified`, then exactly one
   `Ended`. Its slots are free again with it (`Ended.released`), or, when the worker gave
   up on a call pjsua2 still holds (a setup timeout), with a `Released` that follows.
   `Heard` findings of kind `early_media` come before the call's `Answered`.
@@ -37,6 +38,7 @@ from lines.sip.payloads import Auth as Auth
 from lines.sip.payloads import Finding as Finding
 from lines.sip.payloads import FindingKind as FindingKind
 from lines.sip.payloads import MediaStats as MediaStats
+from rules.signals import AnswerKind as AnswerKind
 
 VERSION = 1
 
@@ -107,6 +109,18 @@ class Play:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Converse:
+    """Hand an answered call to its media handler's conversation `script` (a name the
+    handler knows), with `variables` for its placeholders. A handler that holds no
+    conversations ignores it."""
+
+    type: ClassVar[str] = "converse"
+    call_id: str
+    script: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bridge:
     """Join the audio of two answered calls of this worker, both ways."""
 
@@ -138,7 +152,9 @@ class Stop:
     type: ClassVar[str] = "stop"
 
 
-Command = Place | HangUp | SendDtmf | LoadPrompt | Play | Bridge | SetPlans | Ping | Stop
+Command = (
+    Place | HangUp | SendDtmf | LoadPrompt | Play | Converse | Bridge | SetPlans | Ping | Stop
+)
 
 
 # events (worker -> backend)
@@ -245,6 +261,26 @@ class Heard:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Acted:
+    """The call's conversation heard the callee mean `intent` (or reached an end)."""
+
+    type: ClassVar[str] = "acted"
+    t: float
+    call_id: str
+    intent: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Classified:
+    """The call's media handler decided who answered (answering-machine detection)."""
+
+    type: ClassVar[str] = "classified"
+    t: float
+    call_id: str
+    kind: AnswerKind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ended:
     """The call is over. `status` None: it never left (no slot, bad URI, worker error)."""
 
@@ -282,7 +318,7 @@ class Pong:
 
 Event = (
     Ready | Failed | Trying | Incoming | Ringing | EarlyMedia | Answered | MediaFlowing
-    | Bridged | Dtmf | Heard | Ended | Released | Pong
+    | Bridged | Dtmf | Heard | Acted | Classified | Ended | Released | Pong
 )
 Message = Command | Event
 

@@ -68,9 +68,10 @@ class SipTrunk:
 class SipSettings:
     """The backend's settings.
 
-    `script_prompt` and `abandon_prompt` are 8 kHz 16-bit mono WAV (or raw) files: until
-    the voice pipeline takes over, `start_script` plays the first whatever the script, and
-    `play_abandon_message` plays the second and hangs up.
+    `conversations`: the workers' media handler (`worker.handler`) runs scripts by name, so
+    `start_script` sends it `Converse`. Without it, `start_script` plays `script_prompt`
+    whatever the script. `script_prompt` and `abandon_prompt` are 8 kHz 16-bit mono WAV
+    (or raw) files; `play_abandon_message` plays the second and hangs up.
 
     `no_media_timeout`: an answered call is handed on as answered once the far end's first
     RTP packet comes; with none within this time, it is hung up and ends as `no_media`
@@ -89,6 +90,7 @@ class SipSettings:
     setup_timeout: timedelta = timedelta(seconds=8)  # no answer at all to the INVITE
     no_media_timeout: timedelta | None = timedelta(seconds=3)
     min_confidence: float = 0.5
+    conversations: bool = False  # the workers' media handler runs scripts (`Converse`)
     script_prompt: Path | None = None
     abandon_prompt: Path | None = None
     timing: Timing = field(default_factory=Timing)

@@ -34,6 +34,7 @@ from lines.sip.answer import IncomingCall, Planner, Step
 from lines.sip.calls import MediaWatch, SipCall
 from lines.sip.errors import ProtocolError, SipError
 from lines.sip.media import HandlerFactory, PortPool, check_frame_access
+from lines.sip.payloads import AnswerVerdict, CalleeIntent
 from lines.sip.pcm import duration_s, read_pcm
 from lines.sip.timers import CallTimers
 
@@ -93,8 +94,9 @@ class Station:
             raise self._failure  # from a pjsua2 callback: crash loudly, the supervisor restarts
         self._fire_timers()
         self._retry_deferred()
-        for live in self._calls.values():
+        for live in list(self._calls.values()):
             self._tell_findings(live)
+            self._tell_notes(live)
         for port in self._ports.failed():
             call = next((c for c in self._calls.values() if c.port is port), None)
             error, port.error = port.error, None
@@ -133,6 +135,8 @@ class Station:
                 self._deferred = [(at, c) for at, c in self._deferred
                                   if c.call_id != command.call_id]
                 self._refuse(command.call_id, "hung up by us before the INVITE went out")
+        elif isinstance(command, p.Converse):
+            self._converse(command)
         elif isinstance(command, p.SendDtmf):
             self._with_call(command.call_id, lambda call: call.dialDtmf(command.digits))
         elif isinstance(command, p.LoadPrompt):
@@ -234,6 +238,14 @@ class Station:
             self._after(duration_s(pcm) + _PLAYED_MARGIN_S, call.call_id,
                         partial(self._hang_up, note="prompt played"))
 
+    def _converse(self, command: p.Converse) -> None:
+        call = self._calls.get(command.call_id)
+        if call is None or call.port is None:
+            return
+        if not call.port.converse(command.script, command.variables):
+            logger.warning("call %s: its media handler holds no conversations; script %s "
+                           "not run", call.call_id, command.script)
+
     def _bridge(self, command: p.Bridge) -> None:
         pair = [self._calls.get(command.call_id), self._calls.get(command.other_call_id)]
         if not all(call is not None and call.answered for call in pair):
@@ -246,6 +258,7 @@ class Station:
         for call in pair:
             if call is not None and call.port is not None and call.port.handler is not None:
                 call.port.handler.stop_playing()
+                call.port.bridged()
         self._emit(p.Bridged(t=time.time(), call_id=command.call_id,
                              other_call_id=command.other_call_id))
 
@@ -353,6 +366,15 @@ class Station:
         for finding in call.port.findings() if call.port is not None else ():
             self._emit(p.Heard(t=time.time(), call_id=call.call_id, finding=finding))
 
+    def _tell_notes(self, call: SipCall) -> None:
+        for note in call.port.notes() if call.port is not None else ():
+            if isinstance(note, CalleeIntent):
+                self._emit(p.Acted(t=time.time(), call_id=call.call_id, intent=note.intent))
+            elif isinstance(note, AnswerVerdict):
+                self._emit(p.Classified(t=time.time(), call_id=call.call_id, kind=note.kind))
+            else:
+                self._hang_up(call, note.note)
+
     def _check_media(self, call: SipCall) -> None:
         """Whether the far end's RTP came since the answer; if not, check again shortly, or
         give up on the call once its watch is over."""
@@ -383,6 +405,8 @@ class Station:
                 self._emit(p.EarlyMedia(t=time.time(), call_id=call.call_id))
 
     def on_dtmf(self, call: SipCall, digit: str) -> None:
+        if call.port is not None:
+            call.port.dtmf(digit)
         self._emit(p.Dtmf(t=time.time(), call_id=call.call_id, digit=digit))
 
     # answer mode

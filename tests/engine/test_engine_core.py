@@ -242,12 +242,23 @@ def connected_engine() -> Engine:
     return e
 
 
-def test_opt_out_is_written_before_the_hang_up() -> None:
-    from dialer.engine.commands import HangUp, SuppressNumber
+def test_a_scripted_opt_out_is_suppressed_at_once_and_the_script_ends_the_call() -> None:
+    from dialer.engine.commands import SuppressNumber
 
     e = engine(DialMode.ROBOCALL)
     e.handle(Tick(at=T0))
     e.handle(LeadsClaimed(at=T0, requested=5, leads=leads(1)))
+    e.handle(CallAnswered(call_id="call-0", at=T0))
+    commands = e.handle(CalleeActed(call_id="call-0", at=T0, intent="opt_out"))
+    assert [type(c) for c in commands] == [SuppressNumber]  # it confirms, then hangs up
+    assert e.handle(CalleeActed(call_id="call-0", at=T0, intent="opt_out")) == []  # once
+
+
+def test_opt_out_on_a_call_no_script_holds_is_written_before_the_hang_up() -> None:
+    from dialer.engine.commands import HangUp, SuppressNumber
+
+    e = connected_engine()
+    e.handle(Tick(at=T0))
     e.handle(CallAnswered(call_id="call-0", at=T0))
     commands = e.handle(CalleeActed(call_id="call-0", at=T0, intent="opt_out"))
     assert [type(c) for c in commands] == [SuppressNumber, HangUp]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -81,7 +82,8 @@ class ThreadedBackend:
     def connect_agent(self, call_id: str, agent_id: str) -> None:
         self.connected[call_id] = agent_id
 
-    def start_script(self, call_id: str, script: str) -> None:
+    def start_script(self, call_id: str, script: str,
+                     variables: Mapping[str, str] | None = None) -> None:
         raise AssertionError("no script in an agent campaign")
 
     def play_abandon_message(self, call_id: str) -> None:
