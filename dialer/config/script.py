@@ -368,9 +368,17 @@ class Script:
     #: defaults (`DEFAULT_OPT_OUT_PHRASES`); () hears none (the key still works).
     opt_out_phrases: tuple[Annotated[str, Field(min_length=1)], ...] | None = None
     opt_out_key: Annotated[Dtmf, Field(max_length=1)] | None = None  # e.g. "9"
+    #: When answering-machine detection hears a machine: hang up, or leave `machine_message`
+    #: after the beep (then hang up).
+    on_machine: Literal["hang_up", "leave_message"] = "hang_up"
+    machine_message: Template | None = None
 
     def __post_init__(self) -> None:
-        raise_problems(_label_problems(self.steps))
+        problems = _label_problems(self.steps)
+        if self.on_machine == "leave_message" and self.machine_message is None:
+            problems.append((("machine_message",), "on_machine: leave_message needs the "
+                             "message to leave"))
+        raise_problems(problems)
 
     @property
     def opt_out_said(self) -> tuple[str, ...]:

@@ -12,7 +12,9 @@ thread and knows nothing of audio: `dialer.talk.session` does that around it.
 What the verbs do:
 
 - `say`, `play`: speak or play, then go on. A callee who talks over it stops it (the
-  media handler's barge-in); the runner then hears the utterance out before going on.
+  media handler's barge-in); the runner hears the utterance out, then says the step again
+  from its start, once (the callee's "Hello?" over the greeting must not cost them it),
+  and goes on after a second interruption.
 - `listen`: wait up to `timeout` for a keyword or keys; go to `then[intent]`, else on to the
   next step; nothing heard: `no_input`; heard but no intent: `no_match` (either missing: on).
   While the callee is talking the timeout waits for what they said to be recognised.
@@ -37,7 +39,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from dialer.config.script import (
@@ -74,9 +76,12 @@ _DISPOSITION_INTENTS: Final = {
 
 @dataclass(frozen=True, slots=True)
 class Speak:
-    """Speak `text` (placeholders already filled)."""
+    """Speak `text` (placeholders filled). `template` and `values` are what it was filled
+    from, so a synthesizer can take the fixed parts from its cache."""
 
     text: str
+    template: str = field(default="", compare=False)
+    values: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +140,7 @@ class ScriptRunner:
         self._hearing = False  # the callee is talking: the deadline waits for the result
         self._keys = ""  # keys pressed towards a multi-key answer
         self._disposition_set = False
+        self._replayed: set[int] = set()  # steps said again after the callee talked over them
         self.opted_out = False
 
     # the callee's intents, for the recognizer
@@ -197,6 +203,9 @@ class ScriptRunner:
         if intent == OPT_OUT:
             return self._opt_out(now)
         if self.phase is Phase.HEARING_OUT:
+            if self._index not in self._replayed:  # "Hello?" over the greeting: say it again
+                self._replayed.add(self._index)
+                return self._run(now)
             return self._next(now)
         listen = self._listen
         if listen is None or intent is None or intent not in listen.keywords:
@@ -237,7 +246,9 @@ class ScriptRunner:
             return []
         if self.phase is Phase.LISTENING and self._listen is not None:
             return self._jump(self._listen.no_input, now)
-        if self.phase in (Phase.HEARING_OUT, Phase.TRANSFERRING):
+        if self.phase is Phase.HEARING_OUT:
+            return self.heard(None, now)
+        if self.phase is Phase.TRANSFERRING:
             return self._next(now)
         return []
 
@@ -284,12 +295,12 @@ class ScriptRunner:
     def _do(self, step: Step, actions: list[Action], now: float) -> bool:
         """Carry out one step; True if it waits (for a prompt, an answer or a bridge)."""
         if isinstance(step, SayStep | PlayStep):
-            actions.append(Speak(self._fill(step.say)) if isinstance(step, SayStep)
+            actions.append(self._speak(step.say) if isinstance(step, SayStep)
                            else PlayFile(step.play))
             self.phase = Phase.SPEAKING
             return True
         if isinstance(step, MenuStep):
-            actions.append(Speak(self._fill(step.menu.prompt)))
+            actions.append(self._speak(step.menu.prompt))
             self.phase, self._after_speech, self._listen = Phase.SPEAKING, step, step.menu
             return True
         if isinstance(step, ListenStep):
@@ -299,7 +310,7 @@ class ScriptRunner:
             if step.transfer.say is None:
                 actions += self._transfer(now)
             else:
-                actions.append(Speak(self._fill(step.transfer.say)))
+                actions.append(self._speak(step.transfer.say))
                 self.phase, self._after_speech = Phase.SPEAKING, step
             return True
         if isinstance(step, OptOutStep):
@@ -307,7 +318,7 @@ class ScriptRunner:
                 self.opted_out = self._disposition_set = True
                 actions.append(Act(OPT_OUT))
             if step.opt_out.say is not None:
-                actions.append(Speak(self._fill(step.opt_out.say)))
+                actions.append(self._speak(step.opt_out.say))
                 self.phase = Phase.SPEAKING  # `played` moves on past this step
                 return True
             self._index += 1
@@ -355,8 +366,14 @@ class ScriptRunner:
         self.phase = Phase.DONE
         return [*actions, HangUp()]
 
-    def _fill(self, template: str) -> str:
-        return template.format_map(_Lenient(self._variables))
+    def speak(self, template: str) -> Speak:
+        """A template of this script, filled from the lead, as a `Speak`."""
+        return self._speak(template)
+
+    def _speak(self, template: str) -> Speak:
+        values = _Lenient(self._variables)
+        text = template.format_map(values)  # a missing value is now in `values`, as ""
+        return Speak(text, template, dict(values))
 
 
 class _Lenient(dict[str, str]):

@@ -140,13 +140,14 @@ def test_an_interrupted_prompt_hears_the_callee_out_then_goes_on() -> None:
     run.start(0.0)
     assert run.interrupted(0.5) == []
     assert run.phase is Phase.HEARING_OUT
-    assert run.heard("yes", 1.5) == [Speak("Want an agent? Say yes or press 1.")]
+    assert run.heard("yes", 1.5) == [Speak("Hello Ann, your kettle is waiting.")]  # again
+    assert run.interrupted(2.0) == []
+    assert run.heard(None, 3.0) == [Speak("Want an agent? Say yes or press 1.")]  # on
     run = runner()
     run.start(0.0)
     run.interrupted(0.5)
     assert run.tick(5.4) == []  # still talking
-    run.heard(None, 6.0)  # "mm" -- nothing
-    assert run.phase is Phase.SPEAKING
+    assert run.heard(None, 6.0) == [Speak("Hello Ann, your kettle is waiting.")]
 
 
 def test_an_interrupted_menu_prompt_listens() -> None:
