@@ -4,7 +4,9 @@
     ├── VoiceNotFound           no such voice: an unknown name, a missing model or config file
     ├── VoiceLoadError          the voice files are there but unusable (corrupt model or config)
     ├── UnsupportedText         the voice cannot speak this text (e.g. Chinese to an English voice)
-    └── PromptCacheError        the prompt cache folder cannot be made, read or written
+    ├── PromptCacheError        the prompt cache folder cannot be made, read or written
+    └── AnnouncementLibraryError  the announcement library's index or a recording it names
+                                is missing, malformed or unreadable
 
 Each carries `retryable`: whether the same call may succeed later without anyone changing a
 file or a setting. Messages name files and voices, never the text spoken (it may hold a
@@ -40,3 +42,22 @@ class PromptCacheError(VoiceError):
     """The prompt cache folder cannot be created, read or written."""
 
     retryable = True  # a full disk or a remount may clear
+
+
+class AnnouncementLibraryError(VoiceError):
+    """The announcement library folder, its index or a recording the index names is missing,
+    malformed (a missing column, an unknown meaning) or not a readable PCM WAV file."""
+
+
+class ModelNotFound(VoiceError):
+    """No speech recognition model at the path given, or none bundled for the language."""
+
+
+class ModelLoadError(VoiceError):
+    """The recognition model's folder exists but its files are missing, corrupt or not a
+    model of the kind expected."""
+
+
+class UnknownPhrase(VoiceError):
+    """A phrase to listen for has words the recognition model's vocabulary lacks: it could
+    never be heard, so the script is refused before its first call."""
