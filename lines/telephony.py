@@ -58,6 +58,9 @@ class EarlyMediaHeard:
     #: The network, not the number, failed the call (a SIT no-circuit or reorder, a
     #: congestion tone): the attempt is the trunk's failure, the number says nothing.
     network: bool = False
+    #: Heard just after the answer: a carrier that answers, then plays its recording or
+    #: tone. The call reached no one; the engine hangs it up and closes it by this.
+    after_answer: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

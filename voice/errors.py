@@ -5,8 +5,11 @@
     ├── VoiceLoadError          the voice files are there but unusable (corrupt model or config)
     ├── UnsupportedText         the voice cannot speak this text (e.g. Chinese to an English voice)
     ├── PromptCacheError        the prompt cache folder cannot be made, read or written
-    └── AnnouncementLibraryError  the announcement library's index or a recording it names
-                                is missing, malformed or unreadable
+    ├── AnnouncementLibraryError  the announcement library's index or a recording it names
+    │                           is missing, malformed or unreadable
+    ├── ModelNotFound           no speech recognition model there, or none for the language
+    ├── ModelLoadError          the recognition model's files are there but unusable
+    └── UnknownPhrase           a phrase to listen for has words the model does not know
 
 Each carries `retryable`: whether the same call may succeed later without anyone changing a
 file or a setting. Messages name files and voices, never the text spoken (it may hold a

@@ -67,6 +67,9 @@ def run(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="SIP media worker "
                                                 "processes (default: enough for the calls "
                                                 "the campaign can have up).")] = None,
+    asr_model: Annotated[Path | None, typer.Option("--asr-model", help="A vosk model folder "
+                                                   "for the scripts' keywords (SIP robocall; "
+                                                   "English needs none).")] = None,
 ) -> None:
     """Run a campaign and print what happened: on the simulated network, or over real SIP
     when the campaign says `telephony: sip`."""
@@ -77,8 +80,9 @@ def run(
             if scenario is not None:
                 raise UsageError("--scenario is for the simulated network; this campaign "
                                  "has telephony: sip")
-            report = _run_sip(store, campaign, campaign_file, duration, start, workers,
-                              json_out)
+            sip = SipRunOptions(workers=workers, campaign_file=campaign_file,
+                                asr_model=asr_model)
+            report = _run_sip(store, campaign, sip, duration, start, json_out)
         else:
             world = load_scenario(scenario) if scenario is not None else default_scenario()
             began = _start(start, campaign, world, store)
@@ -116,17 +120,17 @@ def _remember(store: Store, campaign: Campaign, campaign_file: Path, now: dateti
         uow.remember_campaign(campaign_id, file=str(campaign_file.resolve()))
 
 
-def _run_sip(store: Store, campaign: Campaign, campaign_file: Path,
-             duration: timedelta | None, start: str | None, workers: int | None,
-             json_out: bool) -> RunReport:
+def _run_sip(store: Store, campaign: Campaign, sip: SipRunOptions,
+             duration: timedelta | None, start: str | None, json_out: bool) -> RunReport:
     clock: Clock = SystemClock()
     if start is not None:
         clock = OffsetClock(_parse_start(start, campaign))
     # The trunks are checked before anything is stored.
-    factory = sip_backend_factory(campaign, clock.now, SipRunOptions(workers=workers))
+    factory = sip_backend_factory(campaign, clock.now, sip)
     began = clock.now()
     _import_leads(store, campaign, began)
-    _remember(store, campaign, campaign_file, began)
+    assert sip.campaign_file is not None
+    _remember(store, campaign, sip.campaign_file, began)
     options = RealtimeOptions(duration=duration)
     stop, hurry = threading.Event(), threading.Event()
 

@@ -43,6 +43,7 @@ class Call:
     opted_out: bool = False
     transferred: bool = False
     completed: bool = False
+    carrier_answered: bool = False  # answered, then the carrier's recording or tone played
 
     def heard(self, early_media: EarlyMediaHeard) -> None:
         """Early media was classified: the latest classification is the one that counts."""
@@ -50,9 +51,16 @@ class Call:
         self.network = early_media.network
 
     @property
+    def reached_someone(self) -> bool:
+        """Answered by a person (or an unsure verdict): not a machine, not the carrier."""
+        return (self.answered_at is not None and self.answer is not AnswerKind.MACHINE
+                and not self.carrier_answered)
+
+    @property
     def network_failed(self) -> bool:
-        """Unanswered, and early media said the network failed it: the trunk's failure."""
-        return self.network and self.answered_at is None
+        """Unanswered (or answered by the carrier's recording), and the network failed it,
+        as early media said: the trunk's failure."""
+        return self.network and (self.answered_at is None or self.carrier_answered)
 
     def move(self, trigger: Trigger) -> None:
         """Follow the call-lifecycle table; an illegal move raises IllegalTransition."""
@@ -73,7 +81,7 @@ class Outcomes:
     def disposition_of(self, call: Call, ended: CallEnded) -> Disposition:
         if ended.no_media and call.answered_at is None:
             return Disposition.NETWORK_ERROR  # the trunk's fault, not the callee's
-        if call.answered_at is None:
+        if call.answered_at is None or call.carrier_answered:
             return classify_unanswered(sip_status=ended.sip_status, q850_cause=ended.q850_cause,
                                        announcement=call.announcement, rang=call.rang,
                                        network=call.network)
@@ -85,8 +93,7 @@ class Outcomes:
     def close(self, call: Call, ended: CallEnded) -> CloseAttempt:
         disposition = self.disposition_of(call, ended)
         self.dispositions[disposition] += 1
-        if (call.answered_at is not None and call.answer is not AnswerKind.MACHINE
-                and disposition is not Disposition.FAILED):  # a lost call: not counted
+        if call.reached_someone and disposition is not Disposition.FAILED:  # lost: not counted
             self.live_answers += 1
         decision = decide(self.retry, disposition=disposition,
                           attempts_made=call.lead.attempts_made, now=ended.at,

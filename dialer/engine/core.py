@@ -386,6 +386,8 @@ class Engine:
         if isinstance(event, CallRinging):
             call.rang = True
             self._move(call, Trigger.RING)
+        elif isinstance(event, EarlyMediaHeard) and event.after_answer:
+            self._on_carrier_answer(call, event, commands)
         elif isinstance(event, EarlyMediaHeard):
             call.heard(event)
             self._move(call, Trigger.EARLY_MEDIA)
@@ -421,6 +423,15 @@ class Engine:
         elif not self._connect(call, at, commands):
             call.waiting_since = at
             self._move(call, Trigger.QUEUE)
+
+    def _on_carrier_answer(self, call: Call, event: EarlyMediaHeard,
+                           commands: list[Command]) -> None:
+        """The carrier answered and played why the call failed: nobody is there."""
+        if call.state is CallState.CONNECTED or call.carrier_answered:
+            return  # an agent is talking: a tone heard is theirs to judge
+        call.heard(event)
+        call.carrier_answered = True
+        commands.append(HangUp(call_id=call.call_id))
 
     def _on_classified(self, call: Call, event: AnswerClassified, commands: list[Command]) -> None:
         if call.state is CallState.CONNECTED:
@@ -465,9 +476,7 @@ class Engine:
         failed = classify_failure(event.sip_status, timed_out=False, no_media=event.no_media,
                                   network_error=call.network_failed)
         self._report_line(call, event.at, failed, commands)
-        self.lines.call_ended(call.caller_id, call.placed_at,
-                              answered=call.answered_at is not None
-                              and call.answer is not AnswerKind.MACHINE)
+        self.lines.call_ended(call.caller_id, call.placed_at, answered=call.reached_someone)
         if call.agent_id is not None:
             talked = self.staff.wrap_up(call.agent_id, event.at)
             wraps = self.staff.state_of(call.agent_id) is AgentState.WRAP_UP

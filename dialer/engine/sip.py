@@ -7,12 +7,16 @@ from `agents.softphones`. Media workers carry at most a few calls each (the pjsu
 cap), so their number follows from the calls the campaign can have up at once, counting
 the agent leg bridged beside each customer call in agent modes. The workers run the
 dialer's media handler (`dialer.media`, named here, not imported: it needs pjsua2), which
-hears carrier tones in early media.
+hears carrier tones in early media and, in a robocall campaign, runs the scripts
+(`dialer.talk`): checked here first, their prompts synthesised into the cache, and named to
+the workers by a `TalkSettings` file.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +26,12 @@ from typing import Final
 from dialer.config.campaign import Campaign, DialMode, Telephony
 from dialer.config.lines import Transport, Trunk
 from dialer.errors import ConfigError, TelephonyError
+from dialer.talk.session import ENV, TalkSettings
+from dialer.talk.voicebox import build as build_voicebox
+from dialer.talk.voicebox import campaign_scripts, default_cache_dir
 from lines.sip import SipBackend, SipError, SipSettings, SipTrunk, WorkerOptions
 from lines.telephony import EventSink
+from voice.errors import VoiceError
 
 #: Concurrent calls one pjsua2 process carries: the wheel's cap, read again by each worker.
 CALLS_PER_WORKER: Final = 4
@@ -34,6 +42,8 @@ MEDIA_HANDLER: Final = "dialer.media:handler"  # each call's handler in the medi
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SipRunOptions:
     workers: int | None = None  # None: enough for the calls the campaign can have up
+    campaign_file: Path | None = None  # robocall: the workers load its scripts from it
+    asr_model: Path | None = None  # a vosk model directory for the scripts' keywords
     script_prompt: Path | None = None  # 8 kHz 16-bit WAV played when a script takes a call
     abandon_prompt: Path | None = None  # played to a caller nobody is free for
 
@@ -75,8 +85,10 @@ def calls_at_once(campaign: Campaign) -> int:
     return max(1, min(channels, bound))
 
 
-def sip_settings(campaign: Campaign, options: SipRunOptions | None = None) -> SipSettings:
-    """The SIP backend's settings for `campaign` (ConfigError when it is not a SIP one)."""
+def sip_settings(campaign: Campaign, options: SipRunOptions | None = None,
+                 talk: Path | None = None) -> SipSettings:
+    """The SIP backend's settings for `campaign` (ConfigError when it is not a SIP one);
+    with `talk` (from `talk_settings`), the workers run the campaign's scripts."""
     options = options or SipRunOptions()
     if campaign.telephony is not Telephony.SIP or campaign.lines is None:
         raise ConfigError(f"campaign {campaign.name}: telephony is "
@@ -87,11 +99,39 @@ def sip_settings(campaign: Campaign, options: SipRunOptions | None = None) -> Si
         MAX_WORKERS, math.ceil(calls_at_once(campaign) * legs / CALLS_PER_WORKER))
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
+    env = {ENV: str(talk)} if talk is not None else {}
     return SipSettings(trunks=tuple(sip_trunk(trunk) for trunk in campaign.lines.trunks),
-                       workers=workers, worker=WorkerOptions(handler=MEDIA_HANDLER),
+                       workers=workers, worker=WorkerOptions(handler=MEDIA_HANDLER, env=env),
                        agents=agents, reserve_agent_slots=legs == 2,
+                       conversations=talk is not None,
                        script_prompt=options.script_prompt,
                        abandon_prompt=options.abandon_prompt)
+
+
+def talk_settings(campaign: Campaign, options: SipRunOptions) -> Path | None:
+    """For a campaign whose calls run scripts: check them (the voices, the recognisers,
+    every fixed prompt synthesised into the cache) and write the workers' `TalkSettings`.
+    None when no script is run (a script prompt, if any, is played instead)."""
+    if campaign.dial.mode is not DialMode.ROBOCALL or not campaign_scripts(campaign):
+        return None
+    if options.campaign_file is None:
+        raise ConfigError(f"campaign {campaign.name}: its media workers load the scripts "
+                          "from the campaign file; none was given")
+    cache = default_cache_dir()
+    settings = TalkSettings(campaign_file=str(options.campaign_file.resolve()),
+                            cache_dir=str(cache),
+                            asr_model=str(options.asr_model) if options.asr_model else None)
+    try:
+        build_voicebox(settings).close()
+    except (VoiceError, OSError) as exc:
+        raise ConfigError(f"campaign {campaign.name}: its scripts cannot be spoken or "
+                          f"heard: {exc}") from exc
+    cache.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f"talk-{os.getpid()}-", suffix=".json",
+                                    dir=cache.parent)
+    os.close(handle)
+    settings.write(Path(name))
+    return Path(name)
 
 
 def sip_backend_factory(campaign: Campaign, clock: Callable[[], datetime],
@@ -99,7 +139,11 @@ def sip_backend_factory(campaign: Campaign, clock: Callable[[], datetime],
                                                                           SipBackend]:
     """What `run_realtime` needs: builds the backend (and starts its workers) when called.
     The settings are checked now, before anything is dialed."""
-    settings = sip_settings(campaign, options)
+    options = options or SipRunOptions()
+    settings = sip_settings(campaign, options)  # checks the lines first
+    talk = talk_settings(campaign, options)
+    if talk is not None:
+        settings = sip_settings(campaign, options, talk)
 
     def build(sink: EventSink) -> SipBackend:
         try:

@@ -8,7 +8,7 @@ It maps worker events to `lines.telephony` events:
 |--------------|---------------------------------------------------------|
 | Ringing      | CallRinging (the first 18x only)                         |
 | EarlyMedia   | EarlyMediaHeard(Announcement.UNKNOWN): early media began  |
-| Heard        | EarlyMediaHeard(announcement, network), for some (below) |
+| Heard        | EarlyMediaHeard(announcement, network[, after_answer]), for some (below) |
 | Answered     | CallAnswered; held until MediaFlowing with a `no_media_timeout` |
 | MediaFlowing | the held CallAnswered, then the CalleeActed held with it |
 | Dtmf         | CalleeActed(intent=<the digit>); held while the answer is |
@@ -19,9 +19,10 @@ It maps worker events to `lines.telephony` events:
 Findings (`Heard`, from a media handler that reports them, such as the dialer's tone
 detector): an early-media finding with a known announcement and a confidence of at least
 `SipSettings.min_confidence`, before the answer, becomes an `EarlyMediaHeard` after the
-UNKNOWN one of the 183; the engine keeps the latest, so the finding overrides it. Others
-are logged, no more: an unsure or UNKNOWN one says no more than the 183 did, and one made
-after the answer has no telephony event (the call was answered).
+UNKNOWN one of the 183; the engine keeps the latest, so the finding overrides it. One made
+in the seconds after the answer (a carrier that answers, then plays its recording) becomes
+an `EarlyMediaHeard(after_answer=True)` under the same conditions. Others are logged, no
+more: an unsure or UNKNOWN one says no more than the 183 did.
 
 Threads: the sink (and the optional observer) are called from the backend's I/O thread,
 never from the caller's; the caller marshals events to its own loop (and never calls
@@ -357,13 +358,21 @@ class SipBackend:
         return []
 
     def _heard(self, call: _Call, finding: p.Finding, at: datetime) -> list[CallEvent]:
-        """A finding as an `EarlyMediaHeard`, when it is one the engine should weigh."""
-        if (finding.kind is p.FindingKind.EARLY_MEDIA and not call.answered
-                and finding.announcement is not Announcement.UNKNOWN
-                and finding.confidence >= self._settings.min_confidence):
+        """A finding as an `EarlyMediaHeard`, when it is one the engine should weigh: early
+        media before the answer, or the carrier's recording just after it."""
+        weighty = (finding.announcement is not Announcement.UNKNOWN
+                   and finding.confidence >= self._settings.min_confidence)
+        if weighty and finding.kind is p.FindingKind.EARLY_MEDIA and not call.answered:
             call.early_media = True  # a 183 reported after this must not undo it
             return [EarlyMediaHeard(call_id=call.call_id, at=at,
                                     announcement=finding.announcement, network=finding.network)]
+        if weighty and finding.kind is p.FindingKind.AFTER_ANSWER and call.answered:
+            heard = EarlyMediaHeard(call_id=call.call_id, at=at, after_answer=True,
+                                    announcement=finding.announcement, network=finding.network)
+            if call.held is not None:  # the answer itself waits for media
+                call.held.append(heard)
+                return []
+            return [heard]
         logger.info("call %s: %s heard (%s, %s%s, confidence %.2f); not passed on",
                     call.call_id, finding.detail or "something", finding.kind.value,
                     finding.announcement.value, ", network" if finding.network else "",

@@ -128,6 +128,25 @@ def test_robocall_opt_out_suppresses() -> None:
     assert close.e164 == "+8613500000000"
 
 
+def test_a_carrier_that_answers_then_says_vacant_closes_the_call_as_vacant() -> None:
+    from dialer.engine.commands import HangUp
+
+    e = engine(DialMode.ROBOCALL)
+    e.handle(Tick(at=T0))
+    e.handle(LeadsClaimed(at=T0, requested=5, leads=leads(1)))
+    e.handle(CallAnswered(call_id="call-0", at=T0))
+    heard = EarlyMediaHeard(call_id="call-0", at=T0 + timedelta(seconds=2),
+                            announcement=Announcement.VACANT, after_answer=True)
+    assert of(HangUp, e.handle(heard)) == [HangUp(call_id="call-0")]
+    assert of(HangUp, e.handle(heard)) == []  # once
+    commands = e.handle(CallEnded(call_id="call-0", at=T0 + timedelta(seconds=3),
+                                  sip_status=200, reason="normal clearing"))
+    (close,) = of(CloseAttempt, commands)
+    assert close.outcome.disposition == "vacant"
+    assert close.number_status is not None
+    assert e.outcomes.live_answers == 0  # nobody answered: no share of the abandon rate
+
+
 def test_unanswered_vacant_marks_the_number() -> None:
     e = engine(DialMode.ROBOCALL)
     e.handle(Tick(at=T0))
