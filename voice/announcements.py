@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import wave
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,10 +79,11 @@ from voice.alignment import (
     Best,
     References,
 )
-from voice.errors import AnnouncementLibraryError
+from voice.errors import AnnouncementLibraryError, AudioFileError
 from voice.fingerprints import PrintMaker, ReferencePrints, Vectors, reference_prints
 from voice.goertzel import FRAME_MS, SAMPLE_RATE, FloatArray, FrameSplitter
 from voice.resample import resample
+from voice.wavfile import read_wav
 
 LIBRARY_DIR: Final = Path(__file__).resolve().parent / "data" / "announcements"
 INDEX_NAME: Final = "index.csv"
@@ -224,37 +224,13 @@ def _entry(path: Path, number: int, row: dict[str, str | None]) -> tuple[Recordi
 def read_recording(path: Path) -> FloatArray:
     """A PCM WAV file as 8 kHz mono samples in the int16 scale."""
     try:
-        with wave.open(str(path), "rb") as source:
-            rate, width = source.getframerate(), source.getsampwidth()
-            channels = source.getnchannels()
-            data = source.readframes(source.getnframes())
-    except FileNotFoundError:
-        raise AnnouncementLibraryError(f"announcement recording {path} is missing") from None
-    except (wave.Error, EOFError, OSError) as exc:
-        raise AnnouncementLibraryError(f"announcement recording {path} is not a readable "
-                                       f"PCM WAV file ({exc})") from None
-    samples = _pcm_samples(data, width, path)
-    mono = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
+        mono, rate = read_wav(path)
+    except AudioFileError as exc:
+        raise AnnouncementLibraryError(f"announcement recording {exc}") from None
     if len(mono) < _MIN_SECONDS * rate:
         raise AnnouncementLibraryError(f"announcement recording {path} is shorter than "
                                        f"{_MIN_SECONDS:g} s")
     return resample(mono.astype(np.float32), rate, SAMPLE_RATE).astype(np.float64)
-
-
-def _pcm_samples(data: bytes, width: int, path: Path) -> FloatArray:
-    """Integer PCM samples scaled to the int16 range."""
-    if width == 1:  # unsigned 8-bit
-        return (np.frombuffer(data, np.uint8).astype(np.float64) - 128) * 256
-    if width == 2:
-        return np.frombuffer(data, "<i2").astype(np.float64)
-    if width == 3:
-        triples = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
-        values = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
-        return np.where(values >= 1 << 23, values - (1 << 24), values) / 256.0
-    if width == 4:
-        return np.frombuffer(data, "<i4").astype(np.float64) / 65536
-    raise AnnouncementLibraryError(f"announcement recording {path}: unsupported sample width "
-                                   f"({8 * width} bits)")
 
 
 class AnnouncementMatcher:

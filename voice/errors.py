@@ -5,6 +5,7 @@
     ├── VoiceLoadError          the voice files are there but unusable (corrupt model or config)
     ├── UnsupportedText         the voice cannot speak this text (e.g. Chinese to an English voice)
     ├── PromptCacheError        the prompt cache folder cannot be made, read or written
+    ├── AudioFileError          a recording is missing or not a readable PCM WAV file
     ├── AnnouncementLibraryError  the announcement library's index or a recording it names
     │                           is missing, malformed or unreadable
     ├── ModelNotFound           no speech recognition model there, or none for the language
@@ -45,6 +46,10 @@ class PromptCacheError(VoiceError):
     """The prompt cache folder cannot be created, read or written."""
 
     retryable = True  # a full disk or a remount may clear
+
+
+class AudioFileError(VoiceError):
+    """A recording (a WAV file) is missing, unreadable or not PCM of a width we read."""
 
 
 class AnnouncementLibraryError(VoiceError):

@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from dialer.errors import UsageError
+from voice import wavfile
+from voice.errors import AudioFileError
 
 Samples = npt.NDArray[np.int16]
 
@@ -97,33 +99,10 @@ def _stderr_of(exc: subprocess.CalledProcessError | subprocess.TimeoutExpired) -
 def read_wav(path: Path) -> Samples:
     """A PCM WAV file of any rate, width (8-32 bit) and channel count, as 8 kHz mono."""
     try:
-        with wave.open(str(path), "rb") as source:
-            rate, width = source.getframerate(), source.getsampwidth()
-            channels = source.getnchannels()
-            data = source.readframes(source.getnframes())
-    except FileNotFoundError:
-        raise UsageError(f"cannot read {path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (wave.Error, EOFError) as exc:
-        raise UsageError(f"{path} is not a readable PCM WAV file ({exc})") from None
-    samples = _as_float(data, width).reshape(-1, channels).mean(axis=1)
+        samples, rate = wavfile.read_wav(path)
+    except AudioFileError as exc:
+        raise UsageError(str(exc)) from None
     return resample(samples, rate)
-
-
-def _as_float(data: bytes, width: int) -> npt.NDArray[np.float64]:
-    """Samples scaled to the int16 range."""
-    if width == 1:  # unsigned 8-bit
-        return (np.frombuffer(data, np.uint8).astype(np.float64) - 128) * 256
-    if width == 2:
-        return np.frombuffer(data, "<i2").astype(np.float64)
-    if width == 3:
-        triples = np.frombuffer(data, np.uint8).reshape(-1, 3).astype(np.int32)
-        values = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
-        return (np.where(values >= 1 << 23, values - (1 << 24), values) / 256).astype(np.float64)
-    if width == 4:
-        return np.frombuffer(data, "<i4").astype(np.float64) / 65536
-    raise UsageError(f"unsupported WAV sample width: {8 * width} bits")
 
 
 def resample(samples: npt.NDArray[np.float64] | Samples, rate: int) -> Samples:

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import threading
-import wave
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -48,9 +47,10 @@ from dialer.talk.runner import (
 )
 from lines.sip.payloads import AnswerVerdict, CalleeIntent, EndCall, HandlerNote
 from rules.signals import AnswerKind
-from voice.errors import VoiceError
+from voice.errors import AudioFileError, VoiceError
 from voice.resample import resample
 from voice.tts import Tts, to_pcm
+from voice.wavfile import read_wav
 
 logger = logging.getLogger(__name__)
 
@@ -317,18 +317,10 @@ def _texts(script: Script) -> list[str]:
 
 
 def read_audio(path: str | os.PathLike[str]) -> bytes:
-    """A WAV file (any rate, 8/16-bit, mono or stereo) as 8 kHz 16-bit mono PCM."""
+    """A WAV file (any rate, width and channel count) as 8 kHz 16-bit mono PCM."""
     try:
-        with wave.open(str(path), "rb") as wav:
-            rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
-            raw = wav.readframes(wav.getnframes())
-    except (OSError, EOFError, wave.Error) as exc:
-        raise ConfigError(f"audio file {path}: {exc}") from exc
-    if width not in (1, 2):
-        raise ConfigError(f"audio file {path}: {8 * width}-bit samples; use 8 or 16-bit WAV")
-    if width == 1:
-        samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
-    else:
-        samples = np.frombuffer(raw, "<i2").astype(np.float32) / 32768
-    mono = samples.reshape(-1, channels).mean(axis=1).astype(np.float32)
+        samples, rate = read_wav(Path(path))
+    except AudioFileError as exc:
+        raise ConfigError(f"audio file {exc}") from None
+    mono = (samples / 32768).astype(np.float32)
     return to_pcm(resample(mono, rate, 8000) if rate != 8000 else mono)
