@@ -1,7 +1,6 @@
 """The voice benchmark (issue 8): every goal measured on corpora this script generates.
 
-    .venv/bin/python scripts/bench_voice.py [--quick] [--only amd,keywords,announce,tones]
-                                            [--json FILE]
+    .venv/bin/python scripts/bench_voice.py [--quick] [--only tones,amd,keywords,announce]
 
 Parts (each also runs alone: scripts/bench_voice_<part>.py):
 
@@ -19,8 +18,7 @@ tests/lines/sip/test_sip_barge_in.py (see docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,21 +65,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller corpora")
     parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts")
-    parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
-    figures: dict[str, Any] = {}
     for part in args.only.split(","):
         if part not in PARTS:
             parser.error(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
         print(f"\n=== {part} ===", flush=True)
         began = time.perf_counter()
         if part == "tones":
-            figures[part] = bench_tones(args.quick)
-        else:
-            figures[part] = importlib.import_module(f"bench_voice_{part}").run(args.quick)
+            bench_tones(args.quick)
+        else:  # each part's own script prints its method and figures
+            script = Path(__file__).with_name(f"bench_voice_{part}.py")
+            subprocess.run([sys.executable, str(script), *(["--quick"] if args.quick else [])],
+                           check=True)
         print(f"({part}: {time.perf_counter() - began:.0f} s)", flush=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0
 
 
