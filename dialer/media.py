@@ -62,12 +62,14 @@ from rules.signals import AnswerKind
 from voice.amd import AnswerDecided, AnswerDetector, BeepEnded, Cause
 from voice.announcements import AnnouncementHeard, AnnouncementLibrary, default_library
 from voice.bargein import BargeIn, PausePrompt, ResumePrompt, StopPrompt, fade_in, fade_out
+from voice.dtmf import DtmfDetector
 from voice.errors import AnnouncementLibraryError
 from voice.tones import ToneDetector, ToneHeard
 from voice.vad import SpeechEnded, SpeechStarted
 
 logger = logging.getLogger(__name__)
 
+SAME_KEY_S: Final = 0.5  # a key both sent (RFC 2833) and heard within this is pressed once
 AMD_FRAMES: Final = 30_000 // FRAME_MS  # answering-machine detection's whole window
 AFTER_ANSWER_S: Final = 6.0  # how long tones are listened for after the answer
 MIN_LEVEL_DBFS: Final = -50.0  # quieter frames are no tone
@@ -101,6 +103,9 @@ class DialerHandler(PromptAndVad):
         self._paused = False  # its rest is held in the queue
         self.barge_ins = 0  # prompts stopped by the callee's speech
         self._conversation: Conversation | None = None
+        self._in_band: DtmfDetector | None = None  # from the conversation's start
+        self._keys_heard: collections.deque[str] = collections.deque()  # by the clock thread
+        self._last_key: tuple[str, float, bool] = ("", 0.0, False)  # key, when, in band
         self._prompt_id = 0  # of the latest prompt queued by the conversation
         self._stopped = False  # the playing prompt was stopped by barge-in
         self._amd: AnswerDetector | None = None  # from the answer, while it may matter
@@ -117,6 +122,8 @@ class DialerHandler(PromptAndVad):
                     self._tell_speech(self._conversation, event)
         if self._amd is not None and len(pcm) == FRAME_BYTES:
             self._feed_amd(self._amd, pcm)
+        if self._in_band is not None:
+            self._keys_heard.extend(pressed.key for pressed in self._in_band.feed(pcm))
         tones = self._tones
         if tones is None:
             return
@@ -239,18 +246,29 @@ class DialerHandler(PromptAndVad):
         found = box.scripts.get(script) if box is not None else None
         if box is None or found is None:
             raise LookupError(f"no script {script!r} in this worker's campaign")
+        self._in_band = DtmfDetector()  # keys sent as sound, for far ends without RFC 2833
         self._conversation = Conversation(box, found, variables, self)
         self._conversation.start(time.monotonic())
 
     def dtmf(self, digit: str) -> None:
+        self._key(digit, in_band=False)
+
+    def _key(self, digit: str, *, in_band: bool) -> None:
+        """A key, out of band or heard: once, though a gateway may send both."""
+        now, (last, at, was_in_band) = time.monotonic(), self._last_key
+        if digit == last and was_in_band != in_band and now - at < SAME_KEY_S:
+            return
+        self._last_key = (digit, now, in_band)
         if self._conversation is not None:
-            self._conversation.digit(digit, time.monotonic())
+            self._conversation.digit(digit, now)
 
     def bridged(self) -> None:
         if self._conversation is not None:
             self._conversation.bridged(time.monotonic())
 
     def notes(self) -> list[HandlerNote]:
+        while self._keys_heard:
+            self._key(self._keys_heard.popleft(), in_band=True)
         conversation, now = self._conversation, time.monotonic()
         notes: list[HandlerNote] = []
         while self._heard_amd:

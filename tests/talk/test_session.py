@@ -120,3 +120,25 @@ def test_a_person_verdict_is_passed_on_and_the_script_goes_on(box: Voicebox) -> 
     conversation.answer_decided(AnswerKind.HUMAN, beep_heard=False, now=time.monotonic())
     notes = until(conversation, lambda: len(mouth.played) == 1)
     assert notes == [AnswerVerdict(kind=AnswerKind.HUMAN)]
+
+
+def test_keys_sent_as_sound_count_and_a_key_sent_both_ways_counts_once(box: Voicebox) -> None:
+    from dialer.media import DialerHandler
+    from voice import corpus
+    from voice.dtmf import DtmfDetector
+
+    handler = DialerHandler(library=None)
+    handler._conversation = Conversation(box, box.scripts["note"], {}, handler)
+    handler._in_band = DtmfDetector()
+    conversation = handler._conversation
+    conversation.start(time.monotonic())
+    keys: list[str] = []
+    digit = conversation.digit
+    conversation.digit = lambda key, now: (keys.append(key), digit(key, now))[1]  # type: ignore[method-assign]
+    handler.answered()
+    for frame in corpus.frames(corpus.pcm(corpus.join(corpus.dtmf("9"), corpus.silence(200)))):
+        handler.on_frame(frame, time.monotonic())
+    handler.dtmf("9")  # the same press, out of band too (some gateways send both)
+    notes = handler.notes()
+    assert keys == ["9"]
+    assert notes.count(CalleeIntent(intent="opt_out")) == 1
