@@ -78,8 +78,10 @@ _FADE_FRAMES: Final = -(-FADE_MS // FRAME_MS)  # the prompt frames a fade is mad
 
 
 class DialerHandler(PromptAndVad):
-    """Prompts and VAD (`PromptAndVad`) with barge-in, and carrier tones in early media and
-    just after the answer, reported as findings (a `lines.sip.media.ReportingHandler`)."""
+    """Prompts and VAD (`PromptAndVad`) with barge-in; carrier tones and announcements in
+    early media and just after the answer, reported as findings; answering-machine
+    detection and the call's conversation, reported as notes (a
+    `lines.sip.media.ReportingHandler`; see the module docstring)."""
 
     def __init__(self, *, after_answer_s: float = AFTER_ANSWER_S,
                  min_level_dbfs: float = MIN_LEVEL_DBFS, vad_mode: int = 2,
@@ -237,7 +239,6 @@ class DialerHandler(PromptAndVad):
         with self._lock:
             found, self._pending = self._pending, []
         return found
-
 
     # the conversation (see dialer.talk.session): main thread, but for `_tell_speech`
 

@@ -82,8 +82,7 @@ from voice.alignment import (
 from voice.errors import AnnouncementLibraryError, AudioFileError
 from voice.fingerprints import PrintMaker, ReferencePrints, Vectors, reference_prints
 from voice.goertzel import FRAME_MS, SAMPLE_RATE, FloatArray, FrameSplitter
-from voice.resample import resample
-from voice.wavfile import read_wav
+from voice.wavfile import read_wav_8k
 
 LIBRARY_DIR: Final = Path(__file__).resolve().parent / "data" / "announcements"
 INDEX_NAME: Final = "index.csv"
@@ -224,13 +223,13 @@ def _entry(path: Path, number: int, row: dict[str, str | None]) -> tuple[Recordi
 def read_recording(path: Path) -> FloatArray:
     """A PCM WAV file as 8 kHz mono samples in the int16 scale."""
     try:
-        mono, rate = read_wav(path)
+        samples = read_wav_8k(path)
     except AudioFileError as exc:
         raise AnnouncementLibraryError(f"announcement recording {exc}") from None
-    if len(mono) < _MIN_SECONDS * rate:
+    if len(samples) < _MIN_SECONDS * SAMPLE_RATE:
         raise AnnouncementLibraryError(f"announcement recording {path} is shorter than "
                                        f"{_MIN_SECONDS:g} s")
-    return resample(mono.astype(np.float32), rate, SAMPLE_RATE).astype(np.float64)
+    return samples
 
 
 class AnnouncementMatcher:

@@ -14,8 +14,10 @@ import numpy as np
 import numpy.typing as npt
 
 from voice.errors import AudioFileError
+from voice.resample import resample
 
 FloatArray = npt.NDArray[np.float64]
+LINE_RATE = 8000
 
 
 def read_wav(path: str | Path) -> tuple[FloatArray, int]:
@@ -34,6 +36,12 @@ def read_wav(path: str | Path) -> tuple[FloatArray, int]:
     samples = _scaled(data, width, path)
     mono = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
     return mono, rate
+
+
+def read_wav_8k(path: str | Path) -> FloatArray:
+    """The file's samples mixed to mono and resampled to 8 kHz, in the int16 range."""
+    mono, rate = read_wav(path)
+    return resample(mono.astype(np.float32), rate, LINE_RATE).astype(np.float64)
 
 
 def _scaled(data: bytes, width: int, path: str | Path) -> FloatArray:

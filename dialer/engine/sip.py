@@ -122,7 +122,7 @@ def talk_settings(campaign: Campaign, options: SipRunOptions) -> Path | None:
                             cache_dir=str(cache),
                             asr_model=str(options.asr_model) if options.asr_model else None)
     try:
-        build_voicebox(settings).close()
+        build_voicebox(settings, campaign).close()
     except (VoiceError, OSError) as exc:
         raise ConfigError(f"campaign {campaign.name}: its scripts cannot be spoken or "
                           f"heard: {exc}") from exc

@@ -1,7 +1,7 @@
 """A script's ears: the recogniser for every phrase it may hear (`voice.recognize`).
 
 One recogniser per script and worker process, built for all the script's phrases at once
-(its keywords and its opt-out phrases: `ScriptRunner.phrases`), so that "stop" is heard in
+(its keywords and its opt-out phrases: `script_phrases`), so that "stop" is heard in
 the middle of any question. Each utterance the VAD cut goes to it; the phrase it heard
 comes back as the script wrote it, for the runner to read as the intent of the moment.
 
@@ -16,7 +16,7 @@ import logging
 import os
 
 from dialer.config.script import Script
-from dialer.talk.runner import ScriptRunner
+from dialer.talk.runner import script_phrases
 from dialer.talk.session import Hearing
 from voice.errors import ModelNotFound
 from voice.recognize import Recognizer, language_family, normalize_phrase, recognizer_for
@@ -28,7 +28,7 @@ def hearing_for(script: Script, *,
                 model_dir: str | os.PathLike[str] | None = None) -> Hearing | None:
     """The script's ears, or None when it has no phrases to hear or no model hears its
     language (a vosk folder that is missing or broken raises `ModelNotFound`)."""
-    said = {phrase for phrases in _phrases(script).values() for phrase in phrases}
+    said = {phrase for phrases in script_phrases(script).values() for phrase in phrases}
     if not said:
         return None
     try:
@@ -53,7 +53,3 @@ class _Ears:
     def __call__(self, pcm: bytes) -> str | None:
         heard = self._recognizer.recognize(pcm).phrase
         return None if heard is None else self._written.get(heard)
-
-
-def _phrases(script: Script) -> dict[str, tuple[str, ...]]:
-    return ScriptRunner(script, {}, opt_out_phrases=script.opt_out_said).phrases()

@@ -125,12 +125,9 @@ class ScriptRunner:
     actions to take, in order; after `HangUp` (or a bridge) every input returns none."""
 
     def __init__(self, script: Script, variables: Mapping[str, str], *,
-                 opt_out_phrases: tuple[str, ...] = (), opt_out_key: str | None = None,
                  transfer_wait_s: float = TRANSFER_WAIT_S) -> None:
         self.script = script
         self._variables = dict(variables)
-        self.opt_out_phrases = opt_out_phrases
-        self._opt_out_key = opt_out_key
         self._transfer_wait_s = transfer_wait_s
         self.phase = Phase.IDLE
         self._index = 0
@@ -143,18 +140,7 @@ class ScriptRunner:
         self._replayed: set[int] = set()  # steps said again after the callee talked over them
         self.opted_out = False
 
-    # the callee's intents, for the recognizer
-
-    def phrases(self) -> dict[str, tuple[str, ...]]:
-        """Every phrase the script may hear, by intent: the script's keywords and the
-        opt-out phrases (its recogniser listens for all of them all the time)."""
-        found: dict[str, list[str]] = {}
-        if self.opt_out_phrases:
-            found[OPT_OUT] = list(self.opt_out_phrases)
-        for listen in _listens(self.script):
-            for intent, phrases in listen.keywords.items():
-                found.setdefault(intent, []).extend(phrases)
-        return {intent: tuple(dict.fromkeys(phrases)) for intent, phrases in found.items()}
+    # the callee's intents
 
     def intent_of(self, phrase: str) -> str | None:
         """What a recognised phrase means now: an answer to the question being asked
@@ -164,7 +150,7 @@ class ScriptRunner:
             for intent, phrases in listen.keywords.items():
                 if phrase in phrases:
                     return intent
-        return OPT_OUT if phrase in self.opt_out_phrases else None
+        return OPT_OUT if phrase in self.script.opt_out_said else None
 
     # inputs
 
@@ -219,7 +205,7 @@ class ScriptRunner:
     def digit(self, key: str, now: float) -> list[Action]:
         if self.phase in (Phase.IDLE, Phase.DONE):
             return []
-        if key == self._opt_out_key:
+        if key == self.script.opt_out_key:
             return self._opt_out(now)
         listen = self._listen
         if listen is None or self.phase not in (Phase.SPEAKING, Phase.LISTENING):
@@ -295,12 +281,12 @@ class ScriptRunner:
     def _do(self, step: Step, actions: list[Action], now: float) -> bool:
         """Carry out one step; True if it waits (for a prompt, an answer or a bridge)."""
         if isinstance(step, SayStep | PlayStep):
-            actions.append(self._speak(step.say) if isinstance(step, SayStep)
+            actions.append(self.speak(step.say) if isinstance(step, SayStep)
                            else PlayFile(step.play))
             self.phase = Phase.SPEAKING
             return True
         if isinstance(step, MenuStep):
-            actions.append(self._speak(step.menu.prompt))
+            actions.append(self.speak(step.menu.prompt))
             self.phase, self._after_speech, self._listen = Phase.SPEAKING, step, step.menu
             return True
         if isinstance(step, ListenStep):
@@ -310,15 +296,13 @@ class ScriptRunner:
             if step.transfer.say is None:
                 actions += self._transfer(now)
             else:
-                actions.append(self._speak(step.transfer.say))
+                actions.append(self.speak(step.transfer.say))
                 self.phase, self._after_speech = Phase.SPEAKING, step
             return True
         if isinstance(step, OptOutStep):
-            if not self.opted_out:
-                self.opted_out = self._disposition_set = True
-                actions.append(Act(OPT_OUT))
+            actions += self._mark_opted_out()
             if step.opt_out.say is not None:
-                actions.append(self._speak(step.opt_out.say))
+                actions.append(self.speak(step.opt_out.say))
                 self.phase = Phase.SPEAKING  # `played` moves on past this step
                 return True
             self._index += 1
@@ -349,15 +333,20 @@ class ScriptRunner:
         actions: list[Action] = []
         if self.phase is Phase.SPEAKING:
             actions.append(StopSpeaking())
-        if not self.opted_out:
-            self.opted_out = self._disposition_set = True
-            actions.append(Act(OPT_OUT))
+        actions += self._mark_opted_out()
         step = next((i for i, s in enumerate(self.script.steps) if isinstance(s, OptOutStep)),
                     None)
         if step is None:
             return actions + self._finish()
         self._index = step
         return actions + self._run(now)
+
+    def _mark_opted_out(self) -> list[Action]:
+        """Tell the engine, once, before anything else the opt-out brings."""
+        if self.opted_out:
+            return []
+        self.opted_out = self._disposition_set = True
+        return [Act(OPT_OUT)]
 
     def _finish(self) -> list[Action]:
         if self.phase is Phase.DONE:
@@ -368,9 +357,6 @@ class ScriptRunner:
 
     def speak(self, template: str) -> Speak:
         """A template of this script, filled from the lead, as a `Speak`."""
-        return self._speak(template)
-
-    def _speak(self, template: str) -> Speak:
         values = _Lenient(self._variables)
         text = template.format_map(values)  # a missing value is now in `values`, as ""
         return Speak(text, template, dict(values))
@@ -385,6 +371,29 @@ class _Lenient(dict[str, str]):
         return ""
 
 
-def _listens(script: Script) -> list[Listen]:
-    return [step.listen if isinstance(step, ListenStep) else step.menu
-            for step in script.steps if isinstance(step, ListenStep | MenuStep)]
+def script_phrases(script: Script) -> dict[str, tuple[str, ...]]:
+    """Every phrase a script may hear, by intent: its keywords and its opt-out phrases (its
+    recogniser listens for all of them all the time)."""
+    found: dict[str, list[str]] = {}
+    if script.opt_out_said:
+        found[OPT_OUT] = list(script.opt_out_said)
+    for step in script.steps:
+        if isinstance(step, ListenStep | MenuStep):
+            listen = step.listen if isinstance(step, ListenStep) else step.menu
+            for intent, phrases in listen.keywords.items():
+                found.setdefault(intent, []).extend(phrases)
+    return {intent: tuple(dict.fromkeys(phrases)) for intent, phrases in found.items()}
+
+
+def script_templates(script: Script) -> list[str]:
+    """Every text a script speaks, as templates (to synthesise their fixed parts early)."""
+    found: list[str] = []
+    for step in script.steps:
+        if isinstance(step, SayStep):
+            found.append(step.say)
+        elif isinstance(step, MenuStep):
+            found.append(step.menu.prompt)
+        elif isinstance(step, TransferStep | OptOutStep):
+            text = step.transfer.say if isinstance(step, TransferStep) else step.opt_out.say
+            found += [text] if text else []
+    return found

@@ -34,7 +34,7 @@ from typing import Final, Protocol
 
 import numpy as np
 
-from dialer.config.script import MenuStep, OptOutStep, SayStep, Script, TransferStep
+from dialer.config.script import Script
 from dialer.errors import ConfigError
 from dialer.talk.runner import (
     Act,
@@ -44,13 +44,13 @@ from dialer.talk.runner import (
     ScriptRunner,
     Speak,
     StopSpeaking,
+    script_templates,
 )
 from lines.sip.payloads import AnswerVerdict, CalleeIntent, EndCall, HandlerNote
 from rules.signals import AnswerKind
 from voice.errors import AudioFileError, VoiceError
-from voice.resample import resample
 from voice.tts import Tts, to_pcm
-from voice.wavfile import read_wav
+from voice.wavfile import read_wav_8k
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class Voicebox:
     def prerender(self) -> None:
         """Synthesise every script's fixed text now (into the cache)."""
         for script in self.scripts.values():
-            self.tts.prerender(_texts(script), voice=self.voice_of(script),
+            self.tts.prerender(script_templates(script), voice=self.voice_of(script),
                                speed=script.speed)
 
     def _file(self, path: str) -> bytes:
@@ -156,8 +156,7 @@ class Conversation:
     def __init__(self, box: Voicebox, script: Script, variables: Mapping[str, str],
                  mouth: Mouth) -> None:
         self._box, self._script, self._mouth = box, script, mouth
-        self.runner = ScriptRunner(script, variables, opt_out_phrases=script.opt_out_said,
-                                   opt_out_key=script.opt_out_key)
+        self.runner = ScriptRunner(script, variables)
         self._inbox: collections.deque[tuple[str, object]] = collections.deque()
         self._audio: Future[bytes] | None = None  # a prompt being made
         self._prompt: int | None = None  # the id of the prompt playing
@@ -166,7 +165,6 @@ class Conversation:
         self.over = False
         self._message: Speak | None = None  # to leave on a machine, after its beep
         self._beep_wait: float | None = None  # until when a beep is waited for
-        self._machine_prompt = -1  # the id of the message left on a machine
         self._leaving = False  # a message is being left on a machine
 
     # the media clock thread
@@ -235,21 +233,20 @@ class Conversation:
         """A machine answered: wait for its beep, say the message, then end the call."""
         if self._message is not None and self._beep_wait is not None and now >= self._beep_wait:
             self._audio, self._message = self._box.speak(self._script, self._message), None
+        left = False
         if self._audio is not None and self._audio.done():
-            audio, self._audio = self._audio, None
-            try:
-                self._machine_prompt = self._mouth.play_prompt(audio.result())
-            except (VoiceError, OSError, ValueError) as exc:
-                logger.error("script %s: the machine message could not be made (%s)",
-                             self._script.name, exc)
-                self._inbox.append(("played", self._machine_prompt))
+            pcm, self._audio = self._made(self._audio), None
+            if pcm:
+                self._prompt = self._mouth.play_prompt(pcm)
+            left = not pcm
         while self._inbox:
             kind, value = self._inbox.popleft()
-            if kind in ("played", "interrupted") and value == self._machine_prompt:
-                self._leaving = False
-                return [AnswerVerdict(kind=AnswerKind.MACHINE),
-                        EndCall(note=f"script {self._script.name}: message left")]
-        return []
+            left = left or (kind in ("played", "interrupted") and value == self._prompt)
+        if not left:
+            return []
+        self._leaving = False
+        return [AnswerVerdict(kind=AnswerKind.MACHINE),
+                EndCall(note=f"script {self._script.name}: message left")]
 
     def _take(self, kind: str, value: object, now: float) -> list[Action]:
         if kind == "speech":
@@ -265,14 +262,18 @@ class Conversation:
             return self.runner.interrupted(now)
         return self.runner.played(now)
 
-    def _start_prompt(self, audio: Future[bytes], now: float) -> None:
-        self._audio = None
+    def _made(self, audio: Future[bytes]) -> bytes:
+        """A prompt's audio; b"" (logged) if it could not be made."""
         try:
-            pcm = audio.result()
+            return audio.result()
         except (VoiceError, OSError, ValueError) as exc:
             logger.error("script %s: a prompt could not be made (%s); skipped",
                          self._script.name, exc)
-            pcm = b""
+            return b""
+
+    def _start_prompt(self, audio: Future[bytes], now: float) -> None:
+        self._audio = None
+        pcm = self._made(audio)
         if pcm:
             self._prompt = self._mouth.play_prompt(pcm)
         else:
@@ -302,25 +303,10 @@ def _result(future: Future[str | None]) -> str | None:
         return None
 
 
-def _texts(script: Script) -> list[str]:
-    """A script's templates (for pre-rendering their fixed parts)."""
-    found: list[str] = []
-    for step in script.steps:
-        if isinstance(step, SayStep):
-            found.append(step.say)
-        elif isinstance(step, MenuStep):
-            found.append(step.menu.prompt)
-        elif isinstance(step, TransferStep | OptOutStep):
-            text = step.transfer.say if isinstance(step, TransferStep) else step.opt_out.say
-            found += [text] if text else []
-    return found
-
-
 def read_audio(path: str | os.PathLike[str]) -> bytes:
     """A WAV file (any rate, width and channel count) as 8 kHz 16-bit mono PCM."""
     try:
-        samples, rate = read_wav(Path(path))
+        samples = read_wav_8k(Path(path))
     except AudioFileError as exc:
         raise ConfigError(f"audio file {exc}") from None
-    mono = (samples / 32768).astype(np.float32)
-    return to_pcm(resample(mono, rate, 8000) if rate != 8000 else mono)
+    return to_pcm((samples / 32768).astype(np.float32))

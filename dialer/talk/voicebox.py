@@ -39,9 +39,11 @@ def campaign_scripts(campaign: Campaign) -> dict[str, Script]:
     return {script.name: script for script in scripts if script is not None}
 
 
-def build(settings: TalkSettings) -> Voicebox:
-    """Load the campaign's scripts and voices; synthesise every fixed prompt."""
-    campaign = load_campaign(settings.campaign_file)
+def build(settings: TalkSettings, campaign: Campaign | None = None) -> Voicebox:
+    """Load the campaign's scripts (from `settings.campaign_file`, unless the campaign is
+    given, loaded already) and voices; synthesise every fixed prompt."""
+    if campaign is None:
+        campaign = load_campaign(settings.campaign_file)
     cache = PromptCache(settings.cache_dir) if settings.cache_dir else None
     box = Voicebox(campaign_scripts(campaign), Tts(cache=cache),
                    partial(hearing_for, model_dir=settings.asr_model))

@@ -7,7 +7,16 @@ from typing import Any
 import pytest
 
 from dialer.config.script import parse_script
-from dialer.talk.runner import Act, HangUp, Phase, PlayFile, ScriptRunner, Speak, StopSpeaking
+from dialer.talk.runner import (
+    Act,
+    HangUp,
+    Phase,
+    PlayFile,
+    ScriptRunner,
+    Speak,
+    StopSpeaking,
+    script_phrases,
+)
 
 CART: dict[str, Any] = {
     "name": "cart",
@@ -36,9 +45,7 @@ CART: dict[str, Any] = {
 
 def runner(data: dict[str, Any] = CART, **kwargs: Any) -> ScriptRunner:
     script = parse_script(data)
-    return ScriptRunner(script, {"name": "Ann", "item": "kettle"},
-                        opt_out_phrases=script.opt_out_said,
-                        opt_out_key=script.opt_out_key, **kwargs)
+    return ScriptRunner(script, {"name": "Ann", "item": "kettle"}, **kwargs)
 
 
 def test_a_yes_to_the_menu_asks_for_an_agent_after_the_transfer_text() -> None:
@@ -161,9 +168,9 @@ def test_an_interrupted_menu_prompt_listens() -> None:
 
 def test_a_phrase_means_the_question_asked_now() -> None:
     run = runner()
-    assert run.phrases() == {"opt_out": ("stop", "stop calling", "unsubscribe", "do not call",
-                                         "don't call me"),
-                             "yes": ("yes", "sure"), "no": ("no",)}
+    assert script_phrases(run.script) == {
+        "opt_out": ("stop", "stop calling", "unsubscribe", "do not call", "don't call me"),
+        "yes": ("yes", "sure"), "no": ("no",)}
     run.start(0.0)
     assert run.intent_of("yes") is None  # no question yet
     assert run.heard("yes", 0.5) == []  # a remark over the greeting: it plays on
