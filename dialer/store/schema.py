@@ -228,3 +228,67 @@ audit_log = Table(
     Column("detail", Text, nullable=False, server_default="{}"),
     Index(None, "subject", "id"),
 )
+
+# --- the service (`dialer serve`): access, idempotent requests, the webhook outbox ---
+
+api_keys = Table(  # machines: a key is `<key_id>.<secret>`; only the secret's hash is kept
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", String(32), nullable=False, unique=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+users = Table(  # people: a password (scrypt) and a role
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(200), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+)
+
+idempotency_keys = Table(  # a request's `Idempotency-Key`: its answer, given again
+    "idempotency_keys",
+    metadata,
+    Column("principal", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_events = Table(  # the outbox: written in the transaction that caused the event
+    "webhook_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("campaign", String(200), nullable=False, server_default=""),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_deliveries = Table(  # one row per event and endpoint that wants it
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("event_id", String(64), ForeignKey("webhook_events.event_id"), nullable=False),
+    Column("endpoint", String(200), nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_try_at", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    UniqueConstraint("event_id", "endpoint"),
+    Index("ix_webhook_deliveries_due", "state", "next_try_at"),
+)
