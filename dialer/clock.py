@@ -53,3 +53,21 @@ class OffsetClock:
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=time.monotonic() - self._origin)
+
+
+class ScaledClock:
+    """The real clock's pace times `speed`, from a chosen start: a service running the
+    simulated network faster than life (a demo's day in an hour). `speed` 1 from now is
+    the real clock's pace."""
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ScaledClock needs an aware datetime")
+        if speed <= 0:
+            raise ValueError("ScaledClock needs a speed above 0")
+        self.speed = speed
+        self._start = start.astimezone(UTC)
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.monotonic() - self._origin) * self.speed)

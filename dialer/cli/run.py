@@ -33,15 +33,14 @@ from dialer.clock import Clock, OffsetClock, SystemClock
 from dialer.config import load_campaign
 from dialer.config.campaign import Campaign, Telephony
 from dialer.config.fields import parse_duration
-from dialer.engine.build import segments_of
 from dialer.engine.core import Engine
 from dialer.engine.realtime import RealtimeOptions, run_realtime
 from dialer.engine.report import RunReport
+from dialer.engine.runs import import_campaign_leads
 from dialer.engine.simulate import SimOptions, run_simulated
 from dialer.engine.sip import SipRunOptions, sip_backend_factory
 from dialer.engine.staff import AgentState
 from dialer.errors import UsageError
-from dialer.intake.service import IntakeOptions, import_file
 from dialer.sim.scenario import Scenario, default_scenario, load_scenario
 from dialer.store import Store
 
@@ -170,18 +169,10 @@ def _start(text: str | None, campaign: Campaign, world: Scenario, store: Store) 
 
 
 def _import_leads(store: Store, campaign: Campaign, now: datetime) -> None:
-    if campaign.leads is None or campaign.leads.file is None:
-        return
-    path = Path(campaign.leads.file)  # the loader resolved it against the campaign's folder
-    options = IntakeOptions(region=campaign.region, column=campaign.leads.column,
-                            allowed_types=campaign.allowed_number_types,
-                            segments=segments_of(campaign))
-    with store.write() as uow:
-        summary = import_file(uow, path, campaign=campaign.name,
-                              source=campaign.leads.source or path.stem, options=options,
-                              now=now, actor=actor())
-    if not summary.already_imported:
-        stderr.print(f"imported {summary.accepted} of {summary.rows_read} rows from {path.name}")
+    summary = import_campaign_leads(store, campaign, now=now, actor=actor())
+    if summary is not None and not summary.already_imported:
+        stderr.print(f"imported {summary.accepted} of {summary.rows_read} rows from "
+                     f"{summary.file}")
 
 
 Progress = Callable[[Engine, datetime], None]

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Final, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     NonNegativeInt,
@@ -262,6 +264,47 @@ class RetryRule:
         raise_problems(problems)
 
 
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"expected an IANA time zone such as 'Asia/Shanghai', got {value!r}"
+                         ) from None
+    return value
+
+
+Zone = Annotated[str, AfterValidator(_check_zone)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    """When `dialer serve` runs the campaign: it starts at each window's start, pauses at
+    its end (calls up finish) and resumes at the next; a service started inside a window
+    starts at once. Times are in `timezone` (the deployment's, not the callee's: the
+    compliance windows in the callee's time still apply within)."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    timezone: Zone = "Asia/Shanghai"
+    windows: FrozenMap[DaySpec, tuple[TimeRangeField, ...]]
+
+    def __post_init__(self) -> None:
+        problems = window_problems(self.windows, "windows")
+        if not self.windows:
+            problems.append((("windows",), "give at least one day with a time range"))
+        raise_problems(problems)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerRule:
+    """A lead made by an event (`POST .../triggers/<event>`): called `delay` after the
+    event (a cart-recovery call two hours after the cart was left)."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    delay: Duration = timedelta(0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Campaign:
     """One campaign, with its compliance profile, lines and script loaded."""
@@ -289,6 +332,8 @@ class Campaign:
     lines: Annotated[LinePools, BeforeValidator(_lines)] | None = None
     script: Annotated[Script, BeforeValidator(_script)] | None = None
     retry: FrozenMap[Disposition, RetryRule] = field(default_factory=empty_map)
+    schedule: Schedule | None = None  # `dialer serve`: when to dial (None: when started)
+    triggers: FrozenMap[Name, TriggerRule] = field(default_factory=empty_map)  # event: rule
 
     def __post_init__(self) -> None:
         problems: list[Problem] = window_problems(self.calling_hours or {}, "calling_hours")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from dialer.config.campaign import Campaign
-from dialer.engine.build import build_engine, contact_policy
+from dialer.engine.build import build_engine, contact_policy, segments_of
 from dialer.engine.core import Engine
 from dialer.engine.ledger import StoreLedger
 from dialer.engine.lines import LinePlan
+from dialer.intake.service import IntakeOptions, IntakeSummary, import_file
 from dialer.store import Recovery, Store, SuppressionScope
 from rules.abandonment import AbandonWindow
 from rules.dispositions import PERSON_ANSWERED, Disposition
@@ -49,6 +51,22 @@ def start_run(store: Store, campaign: Campaign, now: datetime) -> Run:
                          opt_out_scope=SuppressionScope(campaign.compliance.opt_out_scope.value),
                          stopped_sources=campaign.stopped_sources)
     return Run(engine=engine, ledger=ledger, recovery=recovery)
+
+
+def import_campaign_leads(store: Store, campaign: Campaign, *, now: datetime,
+                          actor: str) -> IntakeSummary | None:
+    """Import the lead file a campaign names (`leads.file`), if any, in one transaction;
+    the same file again adds nothing (`already_imported`)."""
+    if campaign.leads is None or campaign.leads.file is None:
+        return None
+    path = Path(campaign.leads.file)  # the loader resolved it against the campaign's folder
+    options = IntakeOptions(region=campaign.region, column=campaign.leads.column,
+                            allowed_types=campaign.allowed_number_types,
+                            segments=segments_of(campaign))
+    with store.write() as uow:
+        return import_file(uow, path, campaign=campaign.name,
+                           source=campaign.leads.source or path.stem, options=options,
+                           now=now, actor=actor)
 
 
 #: How far back the caller-ID pool's history is replayed (a number's life and more).

@@ -13,6 +13,7 @@ Every failure of the database surfaces as `dialer.errors.StoreError`.
 from dialer.store.engine import default_url, mask_url
 from dialer.store.queries import ReadUnitOfWork
 from dialer.store.records import (
+    AttemptFilter,
     AttemptOutcome,
     AttemptRow,
     AuditEntry,
@@ -29,6 +30,7 @@ from dialer.store.store import Store, open_store
 from dialer.store.unit_of_work import UnitOfWork
 
 __all__ = [
+    "AttemptFilter",
     "AttemptOutcome",
     "AttemptRow",
     "AuditEntry",

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 
 from dialer.errors import StoreError
 from dialer.store.records import (
+    AttemptFilter,
     AttemptOutcome,
     AttemptRow,
     ClaimedLead,
@@ -309,7 +310,7 @@ def recover(
     return Recovery(attempts_closed=int(closed), leads_released=int(released))
 
 
-def attempt_rows(conn: Connection, campaign: str | None) -> Iterator[AttemptRow]:
+def attempt_rows(conn: Connection, which: AttemptFilter) -> Iterator[AttemptRow]:
     """The outcome log, oldest first, streamed."""
     stmt = (
         select(attempts, campaigns.c.name.label("campaign"), lead_lists.c.source,
@@ -319,8 +320,7 @@ def attempt_rows(conn: Connection, campaign: str | None) -> Iterator[AttemptRow]
         .join(lead_lists, lead_lists.c.id == leads.c.list_id)
         .order_by(attempts.c.placed_at, attempts.c.attempt_id)
     )
-    if campaign is not None:
-        stmt = stmt.where(campaigns.c.name == campaign)
+    stmt = _filtered(stmt, which)
     for row in conn.execution_options(yield_per=1000).execute(stmt):
         yield AttemptRow(
             attempt_id=row.attempt_id, campaign=row.campaign, lead_id=row.lead_id,
@@ -331,3 +331,23 @@ def attempt_rows(conn: Connection, campaign: str | None) -> Iterator[AttemptRow]
             callee_timezones=split_timezones(row.timezones),
             reason=row.reason, purpose=row.purpose, script=row.script,
         )
+
+
+def _filtered(stmt: Any, which: AttemptFilter) -> Any:
+    if which.campaign is not None:
+        stmt = stmt.where(campaigns.c.name == which.campaign)
+    if which.disposition is not None:
+        stmt = stmt.where(attempts.c.disposition == which.disposition)
+    if which.since is not None:
+        stmt = stmt.where(attempts.c.placed_at >= require_aware(which.since, "since"))
+    if which.until is not None:
+        stmt = stmt.where(attempts.c.placed_at < require_aware(which.until, "until"))
+    if which.after is not None:
+        placed, attempt_id = which.after
+        placed = require_aware(placed, "after")
+        stmt = stmt.where(or_(attempts.c.placed_at > placed,
+                              and_(attempts.c.placed_at == placed,
+                                   attempts.c.attempt_id > attempt_id)))
+    if which.limit is not None:
+        stmt = stmt.limit(which.limit)
+    return stmt

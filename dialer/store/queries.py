@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 
 from dialer.store import dialing
 from dialer.store.records import (
+    AttemptFilter,
     AttemptRow,
     AuditEntry,
     Lead,
@@ -146,9 +147,11 @@ class ReadUnitOfWork:
         """Each number's calls in every campaign since `since` (see `dialing`)."""
         return dialing.contact_history(self._conn, list(numbers), since=since, forever=forever)
 
-    def attempt_rows(self, campaign: str | None = None) -> Iterator[AttemptRow]:
-        """The outcome log (every attempt, oldest first), streamed; all campaigns if None."""
-        return dialing.attempt_rows(self._conn, campaign)
+    def attempt_rows(self, campaign: str | None = None, *,
+                     which: AttemptFilter | None = None) -> Iterator[AttemptRow]:
+        """The outcome log (oldest first), streamed: every attempt of `campaign` (all
+        campaigns if None), or those `which` picks."""
+        return dialing.attempt_rows(self._conn, which or AttemptFilter(campaign=campaign))
 
     def last_attempt_at(self, campaign_id: int) -> datetime | None:
         """When the campaign's latest attempt was placed, or None if it has none."""
@@ -200,6 +203,12 @@ class ReadUnitOfWork:
     def count_leads(self, campaign_id: int) -> int:
         """How many leads the campaign has."""
         stmt = select(func.count()).select_from(leads).where(leads.c.campaign_id == campaign_id)
+        return int(self._conn.execute(stmt).scalar_one())
+
+    def pending_leads(self, campaign_id: int) -> int:
+        """The campaign's leads still to be called (ready now or later)."""
+        stmt = select(func.count()).select_from(leads).where(
+            leads.c.campaign_id == campaign_id, leads.c.state == "ready")
         return int(self._conn.execute(stmt).scalar_one())
 
     def leads_sample(self, campaign_id: int, limit: int) -> list[Lead]:

@@ -174,3 +174,41 @@ class AttemptRow:
     reason: str
     purpose: str = ""
     script: str = ""
+
+    def to_record(self) -> dict[str, object]:
+        """The row as `dialer export attempts` and the API give it (`ATTEMPT_FIELDS`;
+        times UTC, ISO 8601 with `Z`)."""
+        def utc(value: datetime | None) -> str | None:
+            return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+        return {
+            "attempt_id": self.attempt_id, "campaign": self.campaign, "lead_id": self.lead_id,
+            "e164": self.e164, "list_source": self.list_source, "trunk": self.trunk,
+            "caller_id": self.caller_id, "placed_at": utc(self.placed_at),
+            "answered_at": utc(self.answered_at), "ended_at": utc(self.ended_at),
+            "sip_status": self.sip_status, "disposition": self.disposition,
+            "agent_id": self.agent_id, "abandoned": self.abandoned,
+            "callee_timezones": list(self.callee_timezones),
+            "purpose": self.purpose, "script": self.script, "reason": self.reason,
+        }
+
+
+#: The outcome log's columns, in order (a public contract: add at the end, never rename).
+ATTEMPT_FIELDS = ("attempt_id", "campaign", "lead_id", "e164", "list_source", "trunk",
+                  "caller_id", "placed_at", "answered_at", "ended_at", "sip_status",
+                  "disposition", "agent_id", "abandoned", "callee_timezones", "purpose",
+                  "script", "reason")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptFilter:
+    """Which attempts of the outcome log: by campaign, disposition and time placed
+    (`since` inclusive, `until` exclusive); `after` is a page's cursor (the last row's
+    placed_at and attempt_id); at most `limit` rows (None: all)."""
+
+    campaign: str | None = None
+    disposition: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[datetime, str] | None = None
+    limit: int | None = None

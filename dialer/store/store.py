@@ -67,6 +67,12 @@ class Store:
         return mask_url(self._engine.url)
 
     @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for a library that keeps its own table in the dialer's
+        database (the scheduler's job store)."""
+        return self._engine
+
+    @property
     def dialect(self) -> str:
         """'sqlite' or 'postgresql'."""
         return self._engine.dialect.name
