@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from dialer.cli.access import app as access_app
 from dialer.cli.config_cmd import app as config_app
 from dialer.cli.export import app as export_app
 from dialer.cli.harness import app as harness_app
@@ -18,6 +19,7 @@ from dialer.cli.lines import app as lines_app
 from dialer.cli.numbers import app as numbers_app
 from dialer.cli.rules import app as rules_app
 from dialer.cli.run import run
+from dialer.cli.serve import serve
 from dialer.cli.simulate import simulate
 from dialer.cli.suppress import app as suppress_app
 from dialer.cli.tune import tune
@@ -31,6 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(leads_app, name="leads")
+app.add_typer(access_app, name="access")
 app.add_typer(suppress_app, name="suppress")
 app.add_typer(numbers_app, name="numbers")
 app.add_typer(config_app, name="config")
@@ -39,6 +42,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(lines_app, name="lines")
 app.add_typer(harness_app, name="harness")
 app.command("run")(run)
+app.command("serve")(serve)
 app.command("simulate")(simulate)
 app.command("tune")(tune)
 

@@ -6,27 +6,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialer.errors import UsageError
+from dialer.intake.phone import parse_one
 from dialer.intake.readers import open_lead_table
 from rules.phone import CleanFailure, NumberParser, PhoneInfo, clean_number
+
+__all__ = ["Rejected", "numbers_in", "parse_one"]
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
     row: int
     reason: str
-
-
-def parse_one(text: str, region: str) -> PhoneInfo:
-    """A single number typed on the command line, or a UsageError saying why not."""
-    cleaned = clean_number(text)
-    if isinstance(cleaned, CleanFailure):
-        raise UsageError(f"not a single phone number ({cleaned.value})")
-    info = NumberParser(region).parse(cleaned)
-    if not isinstance(info, PhoneInfo):
-        raise UsageError(f"not a valid phone number in region {region} ({info.value}); "
-                         "give it as +<country code><number> if it is from another region")
-    return info
 
 
 def numbers_in(target: str, region: str, column: str | None) -> Iterator[str | Rejected]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from dialer.engine.commands import (
     CloseAttempt,
@@ -24,7 +24,14 @@ from dialer.engine.commands import (
     SuppressNumber,
 )
 from dialer.errors import StoreError
-from dialer.store import ClaimedLead, Store, SuppressionScope, UnitOfWork
+from dialer.store import (
+    AttemptOutcome,
+    ClaimedLead,
+    NewAttempt,
+    Store,
+    SuppressionScope,
+    UnitOfWork,
+)
 from lines.callerid import CallerIdChanged
 from lines.health import HealthChanged
 from rules.contact import ContactPolicy
@@ -58,38 +65,71 @@ class Ledger(Protocol):
         ...
 
 
+#: The webhook events the ledger writes (`dialer.serve.webhooks.WebhookEvent` values).
+ATTEMPT_ENDED: Final = "attempt.ended"
+LEAD_OPTED_OUT: Final = "lead.opted_out"
+
+
+class OutboxWriter(Protocol):
+    """Where the ledger puts webhook events (`dialer.serve.webhooks.Outbox`).
+
+    - `add` writes in the caller's unit of work: an event exists iff its write committed;
+    - it returns the event's id, or None when nobody wants events of that type;
+    - payloads carry ids (attempt, lead), never a phone number.
+    """
+
+    def add(self, uow: UnitOfWork, event_type: str, *, campaign: str,
+            payload: Mapping[str, object], now: datetime) -> str | None:
+        ...
+
+
 class StoreLedger:
-    """The ledger on the dialer's store."""
+    """The ledger on the dialer's store.
+
+    With an `outbox`, a closed attempt also adds an `attempt.ended` event and an opt-out
+    that suppresses a number adds a `lead.opted_out` event, in the write's transaction.
+    """
 
     def __init__(self, store: Store, *, campaign: str,
                  opt_out_scope: SuppressionScope = SuppressionScope.GLOBAL,
                  policy: ContactPolicy | None = None,
-                 stopped_sources: Sequence[str] = ()) -> None:
+                 stopped_sources: Sequence[str] = (),
+                 outbox: OutboxWriter | None = None) -> None:
         self._store = store
         self._stopped_sources = tuple(stopped_sources)
         self._campaign = campaign
         self._opt_out_scope = opt_out_scope
         self._policy = policy
+        self._outbox = outbox
+        #: With an outbox: the attempts recorded here and not yet closed, by attempt id
+        #: (their lead and start, for `attempt.ended`).
+        self._open: dict[str, NewAttempt] = {}
         #: Leads the contact rules held back at claim time, by the first rule that did.
         self.deferred: Counter[str] = Counter()
 
     def commit(self, writes: Sequence[Write], claim: Claim | None = None) -> list[ClaimedLead]:
+        deferred: Counter[str] = Counter()
         with self._store.write() as uow:
             for write in writes:
                 self._apply(uow, write)
-            if claim is None:
-                return []
-            deferred: Counter[str] = Counter()
-            claimed = uow.claim_leads(campaign_id=claim.campaign_id, campaign=claim.campaign,
-                                      limit=claim.limit, now=claim.now,
-                                      max_attempts=claim.max_attempts, policy=self._policy,
-                                      deferred=deferred, stopped_sources=self._stopped_sources)
+            claimed = [] if claim is None else self._claim(uow, claim, deferred)
         self.deferred.update(deferred)  # counted once the transaction is in
+        for write in writes:
+            if isinstance(write, CloseAttempt):
+                self._open.pop(write.outcome.attempt_id, None)
         return claimed
+
+    def _claim(self, uow: UnitOfWork, claim: Claim, deferred: Counter[str]) -> list[ClaimedLead]:
+        return uow.claim_leads(campaign_id=claim.campaign_id, campaign=claim.campaign,
+                               limit=claim.limit, now=claim.now,
+                               max_attempts=claim.max_attempts, policy=self._policy,
+                               deferred=deferred, stopped_sources=self._stopped_sources)
 
     def _apply(self, uow: UnitOfWork, write: Write) -> None:
         if isinstance(write, RecordAttempts):
             uow.record_attempts(write.attempts)
+            if self._outbox is not None:
+                self._open.update((attempt.attempt_id, attempt) for attempt in write.attempts)
         elif isinstance(write, ReleaseLeads):
             uow.release_leads(write.lead_ids)
         elif isinstance(write, SuppressNumber):
@@ -103,6 +143,8 @@ class StoreLedger:
             uow.close_attempt(write.outcome)
             if write.number_status is not None:
                 uow.put_number_status(write.number_status, actor="engine")
+            if self._outbox is not None:
+                self._attempt_ended(uow, write, self._outbox)
             if write.suppress_reason is not None:  # already done by SuppressNumber: idempotent
                 self._suppress(uow, write.e164, write.suppress_reason, write.outcome.ended_at)
 
@@ -111,6 +153,51 @@ class StoreLedger:
         if uow.add_suppression(e164, scope=self._opt_out_scope, campaign=campaign,
                                reason=reason, actor="engine", now=at):
             logger.info("campaign %s: a callee opted out; number suppressed", self._campaign)
+            if self._outbox is not None:
+                payload = {"campaign": self._campaign, "lead_id": self._lead_id(uow, e164),
+                           "at": at, "reason": reason}
+                self._outbox.add(uow, LEAD_OPTED_OUT, campaign=self._campaign,
+                                 payload=payload, now=at)
+
+    def _attempt_ended(self, uow: UnitOfWork, close: CloseAttempt, outbox: OutboxWriter) -> None:
+        outcome = close.outcome
+        recorded = self._open.get(outcome.attempt_id)
+        lead_id = recorded.lead_id if recorded is not None else self._lead_id(uow, close.e164)
+        payload = _attempt_ended_payload(self._campaign, outcome, lead_id,
+                                         None if recorded is None else recorded.placed_at)
+        outbox.add(uow, ATTEMPT_ENDED, campaign=self._campaign, payload=payload,
+                   now=outcome.ended_at)
+
+    def _lead_id(self, uow: UnitOfWork, e164: str) -> int | None:
+        """The campaign's lead for `e164`: one with an attempt open here (an opt-out is
+        heard during a call), else looked up; None if the campaign has no such lead."""
+        if not e164:
+            return None
+        lead_id = next((a.lead_id for a in self._open.values() if a.e164 == e164), None)
+        if lead_id is None and (campaign_id := uow.campaign_id(self._campaign)) is not None:
+            lead = uow.find_lead(campaign_id, e164)
+            lead_id = None if lead is None else lead.id
+        return lead_id
+
+
+def _attempt_ended_payload(campaign: str, outcome: AttemptOutcome, lead_id: int | None,
+                           placed_at: datetime | None) -> dict[str, object]:
+    """The `attempt.ended` payload: no phone number (a receiver maps `lead_id` back);
+    `placed_at` is None when another ledger recorded the attempt."""
+    return {"attempt_id": outcome.attempt_id, "campaign": campaign, "lead_id": lead_id,
+            "disposition": outcome.disposition, "placed_at": placed_at,
+            "answered_at": outcome.answered_at, "ended_at": outcome.ended_at,
+            "abandoned": outcome.abandoned, "agent_id": outcome.agent_id,
+            "sip_status": outcome.sip_status}
+
+
+def interrupted_payload(campaign: str, attempt_id: str, lead_id: int, placed_at: datetime,
+                        ended_at: datetime) -> dict[str, object]:
+    """The `attempt.ended` payload of an attempt a crash left open, closed as `failed`
+    when the campaign started again."""
+    return {"attempt_id": attempt_id, "campaign": campaign, "lead_id": lead_id,
+            "disposition": "failed", "placed_at": placed_at, "answered_at": None,
+            "ended_at": ended_at, "abandoned": False, "agent_id": None, "sip_status": None}
 
 
 class MemoryLedger:

@@ -15,7 +15,12 @@ from pathlib import Path
 from dialer.config.campaign import Campaign
 from dialer.engine.build import build_engine, contact_policy, segments_of
 from dialer.engine.core import Engine
-from dialer.engine.ledger import StoreLedger
+from dialer.engine.ledger import (
+    ATTEMPT_ENDED,
+    OutboxWriter,
+    StoreLedger,
+    interrupted_payload,
+)
 from dialer.engine.lines import LinePlan
 from dialer.intake.service import IntakeOptions, IntakeSummary, import_file
 from dialer.store import Recovery, Store, SuppressionScope
@@ -35,21 +40,27 @@ class Run:
     recovery: Recovery
 
 
-def start_run(store: Store, campaign: Campaign, now: datetime) -> Run:
+def start_run(store: Store, campaign: Campaign, now: datetime, *,
+              outbox: OutboxWriter | None = None) -> Run:
     """Register the campaign, recover a crashed run's leftovers and build the engine with
-    the campaign's history up to `now`."""
+    the campaign's history up to `now`; with an `outbox`, outcomes become webhook events."""
     with store.write() as uow:
         campaign_id = uow.ensure_campaign(campaign.name, default_region=campaign.region,
                                           now=now)
         recovery = uow.recover(campaign_id=campaign_id, now=now,
                                retry_at=now + RETRY_AFTER_CRASH,
                                max_attempts=campaign.dial.max_attempts)
+        if outbox is not None:
+            for attempt_id, lead_id, placed_at in recovery.closed:
+                outbox.add(uow, ATTEMPT_ENDED, campaign=campaign.name, now=now, payload=
+                           interrupted_payload(campaign.name, attempt_id, lead_id, placed_at,
+                                               now))
     engine = build_engine(campaign, campaign_id)  # call ids: UUIDs, unique in every store
     load_abandon_history(store, campaign.name, engine.abandonment, now)
     load_caller_id_history(store, engine.lines, now)
     ledger = StoreLedger(store, campaign=campaign.name, policy=contact_policy(campaign),
                          opt_out_scope=SuppressionScope(campaign.compliance.opt_out_scope.value),
-                         stopped_sources=campaign.stopped_sources)
+                         stopped_sources=campaign.stopped_sources, outbox=outbox)
     return Run(engine=engine, ledger=ledger, recovery=recovery)
 
 

@@ -28,6 +28,7 @@ from dialer.engine.build import abandon_cap
 from dialer.engine.commands import Tick
 from dialer.engine.core import Engine
 from dialer.engine.executor import Executor
+from dialer.engine.ledger import OutboxWriter
 from dialer.engine.runs import start_run
 from dialer.engine.simulate import TICK
 from dialer.serve.status import CampaignStatus, RunState, Timeline, snapshot
@@ -52,7 +53,7 @@ class CampaignRunner(threading.Thread):
     """Runs `campaign` on the simulated network until stopped or out of leads."""
 
     def __init__(self, store: Store, campaign: Campaign, *, clock: Clock, speed: float,
-                 scenario: Scenario, seed: int = 1, outbox: object | None = None,
+                 scenario: Scenario, seed: int = 1, outbox: OutboxWriter | None = None,
                  on_finished: Finished | None = None) -> None:
         super().__init__(name=f"campaign-{campaign.name}", daemon=True)
         self.store, self.campaign, self.clock, self.speed = store, campaign, clock, speed
@@ -111,9 +112,7 @@ class CampaignRunner(threading.Thread):
 
     def _run(self) -> None:
         started = self.clock.now()
-        run = start_run(self.store, self.campaign, started)
-        if self.outbox is not None:
-            run.ledger.outbox = self.outbox  # type: ignore[attr-defined]
+        run = start_run(self.store, self.campaign, started, outbox=self.outbox)
         world = SimWorld(started)
         inbox: queue.SimpleQueue[CallEvent | AgentEvent] = queue.SimpleQueue()
         network = SimulatedNetwork(world, self.scenario, inbox.put, self.seed)

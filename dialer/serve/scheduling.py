@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from dialer.config.campaign import Campaign, Schedule
 from dialer.config.compliance import DaySpec
+from dialer.store.engine import create_store_engine
 
 if TYPE_CHECKING:
     from dialer.serve.service import Service
@@ -52,8 +53,11 @@ class Scheduling:
     """The APScheduler instance and the service's jobs on it."""
 
     def __init__(self, engine: Engine) -> None:
+        # The job store gets an engine of its own on the same database: it disposes of
+        # its engine when the scheduler shuts down.
+        own = create_store_engine(engine.url)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
+            jobstores={"default": SQLAlchemyJobStore(engine=own, tablename=JOB_TABLE)},
             job_defaults={"misfire_grace_time": int(MISFIRE_GRACE.total_seconds()),
                           "coalesce": True, "max_instances": 1},
             timezone="UTC",
@@ -70,7 +74,7 @@ class Scheduling:
     def shutdown(self) -> None:
         global _SERVICE
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=True)
         _SERVICE = None
 
     def schedule_campaign(self, campaign: Campaign) -> int:
@@ -113,11 +117,9 @@ def inside_window(schedule: Schedule, at: datetime) -> bool:
     """Whether `at` falls in one of the schedule's windows (in its time zone)."""
     local = at.astimezone(ZoneInfo(schedule.timezone))
     moment = local.time().replace(tzinfo=None)
-    for days, ranges in schedule.windows.items():
-        if local.weekday() in DaySpec(days).weekdays:
-            if any(span.start <= moment < span.end for span in ranges):
-                return True
-    return False
+    return any(local.weekday() in DaySpec(days).weekdays
+               and any(span.start <= moment < span.end for span in ranges)
+               for days, ranges in schedule.windows.items())
 
 
 # --- job functions (referenced by name from the job store) ------------------------------

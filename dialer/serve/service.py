@@ -24,9 +24,12 @@ from dialer.engine.runs import import_campaign_leads
 from dialer.errors import UsageError
 from dialer.serve.runner import CampaignRunner
 from dialer.serve.scheduling import Scheduling, inside_window
+from dialer.serve.settings import ServeSettings
 from dialer.serve.status import CampaignStatus, RunState
+from dialer.serve.webhooks import Deliverer, Outbox
 from dialer.sim.scenario import Scenario, default_scenario
 from dialer.store import Store
+from dialer.store.idempotency import purge
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class Service:
 
     def __init__(self, store: Store, *, clock: Clock | None = None, speed: float = 1.0,
                  scenario: Scenario | None = None, seed: int = 1,
+                 settings: ServeSettings | None = None,
                  wall_clock: Callable[[], datetime] | None = None) -> None:
         self.store = store
         self.clock = clock or SystemClock()
@@ -64,7 +68,12 @@ class Service:
         #: Campaign windows are wall-clock time (the scheduler's), whatever `clock` says.
         self.wall_clock = wall_clock or SystemClock().now
         self.scheduling = Scheduling(store.engine)
-        self.outbox: object | None = None
+        self.settings = settings or ServeSettings()
+        webhooks = self.settings.webhooks
+        self.outbox = Outbox(webhooks) if webhooks.endpoints else None
+        self._deliverer = Deliverer(store, webhooks, self.clock) if webhooks.endpoints else None
+        self._delivering = threading.Event()  # set: stop delivering
+        self._delivery_thread: threading.Thread | None = None
         self._lock = threading.RLock()
         self._campaigns: dict[str, Registered] = {}
         self._runners: dict[str, CampaignRunner] = {}
@@ -85,6 +94,11 @@ class Service:
                                           base_dir=base_dir)
                 self._campaigns[name] = Registered(campaign=campaign, yaml=text)
         self.scheduling.start(self)
+        if self._deliverer is not None:
+            self._delivery_thread = threading.Thread(
+                target=self._deliverer.run, args=(self._delivering,), name="webhooks",
+                daemon=True)
+            self._delivery_thread.start()
         for registered in list(self._campaigns.values()):
             self._schedule(registered.campaign)
 
@@ -96,6 +110,11 @@ class Service:
             runner.stop()
         for runner in runners:
             runner.join(SHUTDOWN_WAIT.total_seconds())
+        self._delivering.set()
+        if self._delivery_thread is not None:
+            self._delivery_thread.join(SHUTDOWN_WAIT.total_seconds())
+        if self._deliverer is not None:
+            self._deliverer.close()
 
     # --- campaigns ---------------------------------------------------------------------------
 
@@ -202,8 +221,6 @@ class Service:
 
     def purge_expired(self) -> None:
         """Maintenance: forget idempotency keys past their time."""
-        from dialer.store.idempotency import purge  # noqa: PLC0415  (the API's table)
-
         now = self.clock.now()
         with self.store.write() as uow:
             purged = purge(uow, older_than=now - IDEMPOTENCY_KEEP)
@@ -232,6 +249,12 @@ class Service:
                 del self._runners[name]
             self._last[name] = status
         logger.info("campaign %s: run ended (%s)", name, status.state.value)
+        if self.outbox is not None and status.state is RunState.FINISHED:
+            summary = {"reason": status.reason, "dials": status.dials,
+                       "dispositions": dict(status.dispositions)}
+            with self.store.write() as uow:
+                self.outbox.campaign_finished(uow, campaign=name, summary=summary,
+                                              now=self.clock.now())
 
     def _audit(self, action: str, name: str, actor: str, **detail: object) -> None:
         with self.store.write() as uow:

@@ -294,9 +294,12 @@ def recover(
 ) -> Recovery:
     """Close attempts a stop left open as `failed`; put `dialing` leads back in the queue."""
     now = require_aware(now, "now")
+    open_ = and_(attempts.c.campaign_id == campaign_id, attempts.c.disposition.is_(None))
+    left = [(row.attempt_id, row.lead_id, row.placed_at) for row in conn.execute(
+        select(attempts.c.attempt_id, attempts.c.lead_id, attempts.c.placed_at)
+        .where(open_).order_by(attempts.c.placed_at))]
     closed = conn.execute(
-        update(attempts)
-        .where(attempts.c.campaign_id == campaign_id, attempts.c.disposition.is_(None))
+        update(attempts).where(open_)
         .values(disposition="failed", ended_at=now, reason=INTERRUPTED)
     ).rowcount
     stuck = and_(leads.c.campaign_id == campaign_id, leads.c.state == "dialing")
@@ -307,7 +310,8 @@ def recover(
     released += conn.execute(
         update(leads).where(stuck).values(state="exhausted", next_attempt_at=None)
     ).rowcount
-    return Recovery(attempts_closed=int(closed), leads_released=int(released))
+    return Recovery(attempts_closed=int(closed), leads_released=int(released),
+                    closed=tuple(left))
 
 
 def attempt_rows(conn: Connection, which: AttemptFilter) -> Iterator[AttemptRow]:

@@ -159,6 +159,11 @@ class ReadUnitOfWork:
         value = self._conn.execute(stmt).scalar_one_or_none()
         return None if value is None else require_aware(value)
 
+    def latest_attempt_at(self) -> datetime | None:
+        """When the store's latest attempt (of any campaign) was placed."""
+        value = self._conn.execute(select(func.max(attempts.c.placed_at))).scalar_one()
+        return None if value is None else require_aware(value)
+
     def open_attempts(self, campaign_id: int) -> int:
         """How many of the campaign's attempts have no disposition yet."""
         stmt = select(func.count()).select_from(attempts).where(

@@ -150,6 +150,8 @@ class Recovery:
 
     attempts_closed: int  # open attempts closed as `failed`
     leads_released: int  # leads left in `dialing` put back in the queue
+    #: The attempts closed: (attempt id, lead id, placed at), for their outcome events.
+    closed: tuple[tuple[str, int, datetime], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -231,7 +231,7 @@ audit_log = Table(
 
 # --- the service (`dialer serve`): access, idempotent requests, the webhook outbox ---
 
-api_keys = Table(  # machines: a key is `<key_id>.<secret>`; only the secret's hash is kept
+api_keys = Table(  # machines: a key is `dk_<key_id>_<secret>`; only the secret's hash is kept
     "api_keys",
     metadata,
     Column("id", Integer, primary_key=True),

@@ -1,0 +1,1 @@
+"""`dialer serve`: the always-on service — scheduler, HTTP API, webhooks, dashboard."""
