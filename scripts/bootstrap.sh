@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the project needs at run or test time: sipp (SIP peer in the tests and
-# benchmarks), espeak-ng (speaks test audio) and kamailio (the local registrar the harness's
-# pyVoIP phones register with).
-APT_PACKAGES=(sip-tester espeak-ng kamailio)
+# benchmarks), espeak-ng (speaks test audio), kamailio (the local registrar the harness's
+# pyVoIP phones register with) and chromium (the dashboard's browser test, headless).
+APT_PACKAGES=(sip-tester espeak-ng kamailio chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

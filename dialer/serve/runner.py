@@ -137,11 +137,28 @@ class CampaignRunner(threading.Thread):
         return SimulatedAgents(world, replace(self.scenario, agents=team), sink, self.seed,
                                preview=campaign.dial.mode is DialMode.PREVIEW)
 
-    def _control(self) -> tuple[str, bool]:
+    # --- for the stepper (the runner's own thread) ----------------------------------------
+
+    def control(self) -> tuple[str, bool]:
+        """(why paused, or ""; whether a stop was asked)."""
         with self._lock:
             return self._paused_for, self._stop_asked
 
-    def _publish(self, status: CampaignStatus) -> None:
+    def nap(self, seconds: float) -> None:
+        """Sleep up to `seconds`, less if a control call or an agent event comes in."""
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def agent_events(self) -> list[AgentEvent]:
+        """The agent events the API sent since the last call."""
+        events = []
+        while True:
+            try:
+                events.append(self._api_events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def publish(self, status: CampaignStatus) -> None:
         self._status = status
 
 
@@ -178,7 +195,7 @@ class _Stepper:
     def loop(self) -> None:
         engine, now = self.engine, self.started
         while True:
-            paused_for, stop = self.runner._control()
+            paused_for, stop = self.runner.control()
             engine.closing = bool(paused_for) or stop
             self.state, self.reason = self._state(paused_for, stop)
             if stop and not engine.busy:
@@ -217,16 +234,11 @@ class _Stepper:
             ahead = (instant - runner.clock.now()).total_seconds() / runner.speed
             if ahead <= 0:
                 return
-            runner._wake.wait(min(ahead, NAP))
-            runner._wake.clear()
+            runner.nap(min(ahead, NAP))
             self._take_api_events()
 
     def _take_api_events(self) -> None:
-        while True:
-            try:
-                event = self.runner._api_events.get_nowait()
-            except queue.Empty:
-                return
+        for event in self.runner.agent_events():  # at the world's time, not the API's
             self.executor.execute(self.engine.handle(replace(event, at=self.world.now)))
 
     def _step(self, until: datetime) -> None:
@@ -265,7 +277,7 @@ class _Stepper:
             return
         self.published = wall
         runner = self.runner
-        self.runner._publish(snapshot(
+        self.runner.publish(snapshot(
             self.engine, campaign=runner.campaign.name, state=self.state, reason=self.reason,
             mode=runner.campaign.dial.mode.value, at=at, started_at=self.started,
             target=self.target, timeline=self.timeline))
