@@ -67,7 +67,8 @@ def serve(
                                  base_dir=path.resolve().parent)
             stderr.print(f"dialer serve on http://{host}:{port}/ (API docs: /api/v1/docs); "
                          f"simulated clock at {speed:g}x from {clock.now():%Y-%m-%d %H:%M} UTC")
-            uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(service), host=host, port=port, log_level="warning",
+                        timeout_graceful_shutdown=5)  # open dashboard streams end by then
         finally:
             service.shutdown()
 

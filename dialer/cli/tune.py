@@ -24,7 +24,6 @@ it) and records one `campaign.tune` audit entry.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -43,22 +42,12 @@ from dialer.cli.common import (
     store_at,
 )
 from dialer.cli.tune_files import TuneRun, change_data, write_all
-from dialer.config.campaign import Campaign
-from dialer.config.compliance import weekly_hours
 from dialer.config.patch import apply_changes
-from dialer.engine.report import invalid_share_by_source
 from dialer.errors import UsageError
-from dialer.store import AttemptRow, Store, SuppressionScope
-from rules.tuning import (
-    CampaignState,
-    Outcome,
-    SourceFigures,
-    SuppressionFact,
-    Tuning,
-    TuningSettings,
-)
-from rules.tuning import tune as analyse
-from rules.tuning_hours import DAY_KEYS, Rate, intersect_hours
+from dialer.store import Store
+from dialer.tuning import tuning_of
+from rules.tuning import Tuning, TuningSettings
+from rules.tuning_hours import DAY_KEYS, Rate
 
 
 def tune(
@@ -108,45 +97,6 @@ def campaign_file(store: Store, reference: str) -> Path:
     with store.read() as uow:
         settings = uow.campaign_settings(reference) or {}
     return Path(str(settings["file"]))
-
-
-def tuning_of(store: Store, campaign: Campaign, settings: TuningSettings) -> Tuning:
-    """The campaign's figures and proposals; UsageError when it has no attempts yet."""
-    name = campaign.name
-    sources = [SourceFigures(source=source, rows=int(f["rows"]),
-                             invalid_at_intake=int(f["invalid_at_intake"]),
-                             dead_numbers=int(f["dead_numbers"]), share=f["share"])
-               for source, f in invalid_share_by_source(store, name).items()]
-    with store.read() as uow:
-        numbers = {row.e164 for row in uow.attempt_rows(name)}
-        if not numbers:
-            raise UsageError(f"campaign {name!r} has no attempts in this store yet: "
-                             "run it first (dialer run CAMPAIGN.yaml)")
-        suppressed = uow.suppressed_e164s(numbers, campaign=name)
-        facts = [SuppressionFact(e164=s.e164, reason=s.reason, created_at=s.created_at)
-                 for number in sorted(suppressed) for s in uow.list_suppressions(e164=number)
-                 if s.scope is SuppressionScope.GLOBAL or s.campaign == name]
-        return analyse(_outcomes(uow.attempt_rows(name)), facts, sources,
-                       state=campaign_state(campaign), settings=settings)
-
-
-def campaign_state(campaign: Campaign) -> CampaignState:
-    """What the campaign does now: the hours it may call in (its own within its
-    profile's), its own script, and what is already retired or stopped."""
-    hours = intersect_hours(weekly_hours(campaign.compliance.windows),
-                            weekly_hours(campaign.calling_hours))
-    return CampaignState(
-        hours=hours, default_script=campaign.script.name if campaign.script else None,
-        retired_scripts=frozenset(campaign.retired_scripts),
-        stopped_sources=frozenset(campaign.stopped_sources),
-    )
-
-
-def _outcomes(rows: Iterator[AttemptRow]) -> Iterator[Outcome]:
-    for row in rows:
-        yield Outcome(e164=row.e164, placed_at=row.placed_at,
-                      zone=row.callee_timezones[0] if row.callee_timezones else "",
-                      disposition=row.disposition, script=row.script, source=row.list_source)
 
 
 def _apply(store: Store, run: TuneRun, tuning: Tuning, *, console: Console) -> None:

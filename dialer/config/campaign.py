@@ -77,7 +77,7 @@ class DialMode(enum.StrEnum):
 
 def _region(value: object) -> str:
     code = value.upper() if isinstance(value, str) else value
-    if code not in phonenumbers.SUPPORTED_REGIONS:
+    if not isinstance(code, str) or code not in phonenumbers.SUPPORTED_REGIONS:
         raise PydanticCustomError(
             "region",
             "expected a region code phonenumbers knows, such as 'CN' or 'US', got {shown}",

@@ -91,7 +91,10 @@ def read_config_text(path: Path) -> str:
 
 def parse_yaml(text: str, source_name: str) -> YamlDocument:
     """Parse one YAML document whose top level is a mapping, keeping positions."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # refuses characters YAML does not allow, already here
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source_name}: not valid YAML: {exc}") from exc
     try:
         node = loader.get_single_node()
         if node is None:

@@ -4,10 +4,12 @@ database.
 Jobs have explicit ids (`campaign:<name>:open:<n>`, `campaign:<name>:close:<n>`,
 `maintenance:<what>`) and are added with `replace_existing`, so a restart never
 duplicates them; a campaign's window jobs are replaced as a whole when it is registered
-again. Misfires: a job that could not run on time (the service was down) still runs if it
-is at most `MISFIRE_GRACE` late, once (coalesced) — APScheduler's default grace of one
-second would skip it. A service started inside a campaign's window starts the campaign at
-once (`inside_window`): no job would fire until the next window.
+again. A maintenance job keeps its next run time across a restart (a service restarted
+more often than daily still runs its daily jobs). Misfires: a job that could not run on
+time (the service was down) still runs if it is at most `MISFIRE_GRACE` late, once
+(coalesced) — APScheduler's default grace of one second would skip it. A service started
+inside a campaign's window starts the campaign at once (`inside_window`): no job would
+fire until the next window.
 
 Per-lead timing (a cart-recovery call two hours after the event) is not a job: it is the
 lead's due time in the store. Job functions are module-level and referenced by name (the
@@ -41,9 +43,14 @@ logger = logging.getLogger(__name__)
 MISFIRE_GRACE = timedelta(hours=1)
 JOB_TABLE = "scheduler_jobs"
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-#: Maintenance jobs: id -> (function, interval).
+#: Maintenance jobs: id -> (function, interval of wall-clock time). What each does is in
+#: the Service method it calls.
 MAINTENANCE = {
     "maintenance:retention": ("dialer.serve.scheduling:purge_expired", timedelta(hours=1)),
+    "maintenance:caller_ids": ("dialer.serve.scheduling:review_caller_ids", timedelta(days=1)),
+    "maintenance:tuning": ("dialer.serve.scheduling:tune_campaigns", timedelta(days=1)),
+    "maintenance:rechecks": ("dialer.serve.scheduling:count_due_rechecks",
+                             timedelta(minutes=10)),
 }
 
 _SERVICE: Service | None = None
@@ -55,9 +62,10 @@ class Scheduling:
     def __init__(self, engine: Engine) -> None:
         # The job store gets an engine of its own on the same database: it disposes of
         # its engine when the scheduler shuts down.
-        own = create_store_engine(engine.url)
+        self._engine = create_store_engine(engine.url)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=own, tablename=JOB_TABLE)},
+            jobstores={"default": SQLAlchemyJobStore(engine=self._engine,
+                                                     tablename=JOB_TABLE)},
             job_defaults={"misfire_grace_time": int(MISFIRE_GRACE.total_seconds()),
                           "coalesce": True, "max_instances": 1},
             timezone="UTC",
@@ -66,15 +74,21 @@ class Scheduling:
     def start(self, service: Service) -> None:
         global _SERVICE
         _SERVICE = service
-        self.scheduler.start()
+        self.scheduler.start(paused=True)  # no job runs while they are being (re)placed
         for job_id, (function, every) in MAINTENANCE.items():
+            stored = self.scheduler.get_job(job_id)
+            keep = {} if stored is None else {"next_run_time": stored.next_run_time}
             self.scheduler.add_job(function, IntervalTrigger(seconds=every.total_seconds()),
-                                   id=job_id, replace_existing=True)
+                                   id=job_id, replace_existing=True, **keep)
+        self.scheduler.resume()
 
     def shutdown(self) -> None:
         global _SERVICE
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        # The job store disposes of its engine before the scheduler's thread has stopped;
+        # a query that thread was making then leaves a connection behind: close it too.
+        self._engine.dispose()
         _SERVICE = None
 
     def schedule_campaign(self, campaign: Campaign) -> int:
@@ -141,3 +155,18 @@ def window_closes(campaign: str) -> None:
 def purge_expired() -> None:
     if _SERVICE is not None:
         _SERVICE.purge_expired()
+
+
+def review_caller_ids() -> None:
+    if _SERVICE is not None:
+        _SERVICE.review_caller_ids()
+
+
+def tune_campaigns() -> None:
+    if _SERVICE is not None:
+        _SERVICE.tune_campaigns()
+
+
+def count_due_rechecks() -> None:
+    if _SERVICE is not None:
+        _SERVICE.count_due_rechecks()

@@ -4,17 +4,21 @@ One `Service` per process. Campaigns are registered from YAML (a file at startup
 body posted to the API); the YAML is kept in the store (`campaigns.settings`), so a
 restarted service knows them again. Starting a campaign imports the lead file it names
 (once: the same bytes again add nothing) and starts a `CampaignRunner`; pause, resume and
-stop go to the runner. Every change is in the audit log with who and when.
+stop go to the runner. Every change is in the audit log with who and when. The
+scheduler's maintenance jobs (`scheduling.MAINTENANCE`) call the methods at the end.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import delete, exists, func, or_, select
 
 from dialer.clock import Clock, SystemClock
 from dialer.config.campaign import Campaign, Telephony
@@ -26,10 +30,15 @@ from dialer.serve.runner import CampaignRunner
 from dialer.serve.scheduling import Scheduling, inside_window
 from dialer.serve.settings import ServeSettings
 from dialer.serve.status import CampaignStatus, RunState
-from dialer.serve.webhooks import Deliverer, Outbox
+from dialer.serve.webhooks import Deliverer, DeliveryState, Outbox
 from dialer.sim.scenario import Scenario, default_scenario
-from dialer.store import Store
+from dialer.store import Store, UnitOfWork
 from dialer.store.idempotency import purge
+from dialer.store.schema import number_status, webhook_deliveries, webhook_events
+from dialer.tuning import summary_of, tuning_of
+from lines.callerid_health import CallerIdState
+from rules.number_status import DEAD_STATUSES
+from rules.tuning import TuningSettings
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +46,12 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_WAIT = timedelta(seconds=10)
 #: Idempotency keys are answered again for this long.
 IDEMPOTENCY_KEEP = timedelta(hours=24)
+#: Delivered webhook events are kept this long after their last delivery.
+WEBHOOK_KEEP = timedelta(days=30)
+#: Webhook events purged per transaction: a backlog never holds the write lock for long.
+PURGE_BATCH = 500
+#: The run states in which a campaign has a runner, and so a caller-ID pool in use.
+LIVE = frozenset({RunState.STARTING, RunState.RUNNING, RunState.PAUSED, RunState.STOPPING})
 
 
 class NotFound(UsageError):
@@ -51,6 +66,14 @@ class Conflict(UsageError):
 class Registered:
     campaign: Campaign
     yaml: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Purged:
+    """What one retention run forgot."""
+
+    idempotency_keys: int
+    webhook_events: int
 
 
 class Service:
@@ -219,12 +242,87 @@ class Service:
             runner.pause("outside its schedule")
             self._audit("campaign.pause", name, "scheduler", reason="outside its schedule")
 
-    def purge_expired(self) -> None:
-        """Maintenance: forget idempotency keys past their time."""
+    # --- maintenance (the scheduler's jobs) -----------------------------------------------
+
+    def purge_expired(self) -> Purged:
+        """Forget idempotency keys past `IDEMPOTENCY_KEEP`, and webhook events whose every
+        delivery was delivered more than `WEBHOOK_KEEP` ago (their deliveries, then them).
+        An event with a pending or failed delivery is kept, however old."""
         now = self.clock.now()
         with self.store.write() as uow:
-            purged = purge(uow, older_than=now - IDEMPOTENCY_KEEP)
-        logger.info("maintenance: %d idempotency key(s) purged", purged)
+            keys = purge(uow, older_than=now - IDEMPOTENCY_KEEP)
+        events, batch = 0, PURGE_BATCH
+        while batch == PURGE_BATCH:
+            with self.store.write() as uow:
+                batch = purge_delivered_events(uow, older_than=now - WEBHOOK_KEEP,
+                                               limit=PURGE_BATCH)
+            events += batch
+        logger.info("maintenance: %d idempotency key(s) and %d delivered webhook event(s) "
+                    "purged", keys, events)
+        return Purged(idempotency_keys=keys, webhook_events=events)
+
+    def review_caller_ids(self) -> dict[str, dict[str, int]]:
+        """A daily snapshot of each running campaign's caller-ID pool in the audit log
+        (`caller_ids.review`): numbers by state, calls placed today and today's caps.
+        The runners rest, retire and warm up numbers themselves, each simulated day; this
+        records where the pools stand. Returns the counts by campaign."""
+        reviewed: dict[str, dict[str, int]] = {}
+        details: dict[str, dict[str, object]] = {}
+        for status in self.statuses():
+            if status.state not in LIVE or not status.caller_ids:
+                continue
+            held = Counter(c.state for c in status.caller_ids)
+            reviewed[status.campaign] = {state.value: held[state.value]
+                                         for state in CallerIdState}
+            details[status.campaign] = {
+                "states": reviewed[status.campaign],
+                "calls_today": sum(c.calls_today for c in status.caller_ids),
+                "cap_today": sum(c.cap_today for c in status.caller_ids)}
+        now = self.clock.now()
+        with self.store.write() as uow:
+            for name, detail in details.items():
+                uow.audit("caller_ids.review", actor="scheduler", subject=f"campaign:{name}",
+                          detail=detail, now=now)
+        for name, counts in reviewed.items():
+            logger.info("maintenance: campaign %s caller IDs by state: %s", name, counts)
+        return reviewed
+
+    def tune_campaigns(self, settings: TuningSettings | None = None) -> list[str]:
+        """Each registered campaign's tuning (`dialer.tuning`, as `dialer tune` computes it)
+        kept in its settings as `tuning`, with a `campaign.tuning` audit entry. Campaigns
+        with no attempts yet are left out. Nothing is applied (`dialer tune --apply` does
+        that). Returns the campaigns tuned."""
+        settings = settings or TuningSettings()
+        tuned = []
+        for name in self.campaigns():
+            with self.store.read() as uow:
+                campaign_id = uow.campaign_id(name)
+                if campaign_id is None or uow.last_attempt_at(campaign_id) is None:
+                    continue
+            tuning = tuning_of(self.store, self.campaign(name).campaign, settings)
+            now = self.clock.now()
+            report = summary_of(tuning, settings, generated_at=now)
+            with self.store.write() as uow:
+                uow.remember_campaign(campaign_id, tuning=report)
+                uow.audit("campaign.tuning", actor="scheduler", subject=f"campaign:{name}",
+                          now=now, detail={"data_until": report["data_until"],
+                                           "attempts": tuning.attempts,
+                                           "changes": [c.field for c in tuning.changes]})
+            tuned.append(name)
+        logger.info("maintenance: tuning kept for %d campaign(s)", len(tuned))
+        return tuned
+
+    def count_due_rechecks(self) -> int:
+        """How many known-dead numbers (vacant, suspended) are past their recheck time,
+        logged. There is nothing more to do: such a number is callable again by itself
+        (the claim query skips a dead number only until its `recheck_at`), and powered-off
+        or unreachable numbers are never held by their status: their 2-4 h recheck is the
+        campaign's retry rule (`retry.powered_off`, the lead's next attempt time). Looking
+        a number up again before calling it would need a number-status provider
+        (`dialer.numbers`), which the service does not have."""
+        due = count_due(self.store, self.clock.now())
+        logger.info("maintenance: %d known-dead number(s) past their recheck time", due)
+        return due
 
     # --- inside -----------------------------------------------------------------------------
 
@@ -261,3 +359,29 @@ class Service:
             uow.audit(action, actor=actor, subject=f"campaign:{name}",
                       detail=dict[str, object](detail), now=self.clock.now())
 
+
+def purge_delivered_events(uow: UnitOfWork, *, older_than: datetime, limit: int) -> int:
+    """Delete up to `limit` webhook events whose deliveries were all delivered before
+    `older_than` (the deliveries first: they refer to the events); how many events."""
+    d, e = webhook_deliveries.c, webhook_events.c
+    unfinished = or_(d.state != DeliveryState.DELIVERED.value, d.delivered_at.is_(None),
+                     d.delivered_at >= older_than)
+    pick = (select(e.event_id)
+            .where(e.created_at < older_than, exists().where(d.event_id == e.event_id),
+                   ~exists().where(d.event_id == e.event_id, unfinished))
+            .order_by(e.id).limit(limit))
+    conn = uow._conn  # the outbox's tables have no unit-of-work methods (as in webhooks)
+    event_ids = list(conn.execute(pick).scalars())
+    if event_ids:
+        conn.execute(delete(webhook_deliveries).where(d.event_id.in_(event_ids)))
+        conn.execute(delete(webhook_events).where(e.event_id.in_(event_ids)))
+    return len(event_ids)
+
+
+def count_due(store: Store, now: datetime) -> int:
+    """Known-dead numbers whose recheck time is `now` or past."""
+    n = number_status.c
+    stmt = (select(func.count()).select_from(number_status)
+            .where(n.status.in_(sorted(s.value for s in DEAD_STATUSES)), n.recheck_at <= now))
+    with store.read() as uow:  # a count the store's unit of work has no method for
+        return int(uow._conn.execute(stmt).scalar_one())

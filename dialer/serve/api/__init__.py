@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from dialer import __version__
+from dialer.serve import dashboard, metrics
 from dialer.serve.api import campaigns, errors, leads, records
 from dialer.serve.service import Service
 
@@ -27,6 +28,8 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(campaigns.router)
     app.include_router(leads.router)
     app.include_router(records.router)
+    app.include_router(dashboard.router)
+    app.include_router(metrics.router)
 
     @app.get("/healthz", tags=["service"])
     def health() -> dict[str, Any]:

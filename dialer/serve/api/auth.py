@@ -5,6 +5,10 @@ Every endpoint but `/healthz` needs credentials (`Authorization: Bearer dk_...`,
 needs: no credentials or wrong ones are 401, a principal without the scope is 403.
 A user's password check (scrypt) costs tens of milliseconds, so a good one is remembered
 for `USER_CACHE` (a dashboard polls); a key check is one indexed read.
+
+The OpenAPI document declares the three ways (`bearer`, `basic`, `apiKey`) as security
+schemes, any one of which will do; `authenticated` reads the headers itself, so the
+declaration documents the checks without changing them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.openapi import models as openapi
+from fastapi.security.base import SecurityBase
 
 from dialer.serve.access import Principal, Scope, principal_from_headers
 from dialer.serve.service import Service
@@ -59,12 +65,37 @@ class _Remembered:
 _users = _Remembered()
 
 
+class _Declared(SecurityBase):
+    """A security scheme as the OpenAPI document shows it; it checks nothing (FastAPI's
+    own HTTPBasic answers a malformed header with its own 401: `authenticated` decides)."""
+
+    def __init__(self, name: str, model: openapi.SecurityBase) -> None:
+        self.scheme_name, self.model = name, model
+
+    def __call__(self) -> None:
+        return None
+
+
+#: The three ways to authenticate, for `Security(...)` in the signature of a dependency
+#: that reads the credentials itself (as `authenticated` does).
+BEARER = _Declared("bearer", openapi.HTTPBearer(
+    bearerFormat="dk_<key_id>_<secret>", description="An API key."))
+BASIC = _Declared("basic", openapi.HTTPBase(scheme="basic", description="A user's "
+                                             "username and password."))
+API_KEY = _Declared("apiKey", openapi.APIKey.model_validate(
+    {"in": "header", "name": "X-API-Key", "description": "An API key."}))
+
+
 def authenticated(
     service: ServiceDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    request: Request,
+    _bearer: Annotated[None, Security(BEARER)],
+    _basic: Annotated[None, Security(BASIC)],
+    _api_key: Annotated[None, Security(API_KEY)],
 ) -> Principal:
     """The principal the request's credentials name; 401 if none or wrong."""
+    authorization = request.headers.get("authorization")
+    x_api_key = request.headers.get("x-api-key")
     basic = authorization is not None and authorization.lower().startswith("basic ")
     if basic and x_api_key is None and (known := _users.get(authorization or "")):
         return known

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from yaml.reader import Reader as YamlReader
 
 from dialer.engine.agents import (
     AgentLoggedIn,
@@ -33,6 +34,17 @@ class CampaignIn(BaseModel):
     model_config = {"extra": "forbid"}
 
     yaml: str = Field(min_length=1, max_length=1_000_000)
+
+    @field_validator("yaml")
+    @classmethod
+    def _yaml_characters(cls, text: str) -> str:
+        # PyYAML refuses characters outside YAML's set when its reader is made, before the
+        # config loader's translation of YAML errors: refuse them here, as a bad field.
+        found = YamlReader.NON_PRINTABLE.search(text)
+        if found is not None:
+            raise ValueError(f"character U+{ord(found.group()):04X} at offset {found.start()} "
+                             "is not allowed in YAML")
+        return text
 
 
 class PauseIn(BaseModel):

@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from dialer.errors import UsageError
 from dialer.intake.phone import parse_one
@@ -37,7 +38,16 @@ ReportReader = Annotated[Principal, Depends(require(Scope.REPORTS_READ))]
 Exporter = Annotated[Principal, Depends(require(Scope.LEADS_EXPORT))]
 Admin = Annotated[Principal, Depends(require(Scope.ACCESS_ADMIN))]
 Phone = Annotated[str, Field(min_length=1, max_length=64)]
-Region = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+def _known_region(code: str) -> str:
+    # two capitals are not enough: the number parser cannot work in a region it lacks
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("not a region code phonenumbers knows, such as 'CN' or 'US'")
+    return code
+
+
+Region = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_known_region)]
 _ANSWERED = frozenset(d.value for d in PERSON_ANSWERED)
 
 
