@@ -6,7 +6,8 @@ junk, 5% duplicates, 5% landlines; UTF-8 CSV), then run the real CLI in a subpro
 `leads check FILE --json` with its output discarded, and `leads import` into a fresh
 SQLite file (optionally also a fresh PostgreSQL database). Wall time from process start
 to exit; peak memory is the largest sum of resident memory over the process and its
-workers, sampled every 50 ms from /proc.
+workers, sampled every 50 ms from /proc. Numbers and names are encrypted as they are
+stored: with no `DIALER_DATA_KEYS` in the environment, the runs use a throwaway key file.
 
     .venv/bin/python scripts/bench_intake.py [--rows 1000000] [--pg postgresql://...]
 """
@@ -103,6 +104,9 @@ def main() -> None:
         with data.open("w", encoding="utf-8", newline="") as out:
             generate(out, args.rows, seed=7)
     dialer = [sys.executable, "-m", "dialer"]
+    keys_dir = tempfile.TemporaryDirectory()
+    if not os.environ.get("DIALER_DATA_KEYS"):  # not the user's own key file
+        os.environ["DIALER_KEY_FILE"] = f"{keys_dir.name}/keys.json"
     print(__doc__.split("\n\n")[1].replace("\n", " "))
     print(f"\nfile: {data.name}, {data.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows, "
           f"{os.cpu_count()} cores\n")
@@ -121,6 +125,7 @@ def main() -> None:
                                  "--db", url, "--json"])
         results.append(("leads import (PostgreSQL)", seconds, peak))
 
+    keys_dir.cleanup()
     print(f"{'what':28} {'seconds':>8} {'rows/s':>10} {'peak RSS':>10}")
     for what, seconds, peak in results:
         print(f"{what:28} {seconds:8.1f} {args.rows / seconds:10,.0f} {peak / 2**20:8.0f} MiB")

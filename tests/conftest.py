@@ -4,6 +4,10 @@
 database `dialer_test_<hex>` on the server named by `$DIALER_TEST_PG_URL`, dropped
 afterwards). Set `DIALER_TEST_PG_URL=` (empty) to skip the PostgreSQL runs; an
 unreachable server is an error, not a skip.
+
+The session has its own data keys: `DIALER_KEY_FILE` names a fresh key file (made up
+front, so no command a test runs warns about making one; subprocesses inherit the
+variable), and the key variables of the developer's environment are unset.
 """
 
 from __future__ import annotations
@@ -19,10 +23,24 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
 from dialer.store import Store, open_store
+from dialer.store.crypto import DATA_KEYS_ENV, HASH_KEY_ENV, KEY_FILE_ENV, load_key_file
 from dialer.store.engine import mask_url, normalize_url
 
 PG_URL_ENV = "DIALER_TEST_PG_URL"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The test session's key file, with fresh keys, named by `DIALER_KEY_FILE` before
+    any other fixture opens a store (module-scoped stores too)."""
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KEY_FILE_ENV, str(path))
+        patch.delenv(DATA_KEYS_ENV, raising=False)
+        patch.delenv(HASH_KEY_ENV, raising=False)
+        load_key_file(path)
+        yield path
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

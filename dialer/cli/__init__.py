@@ -14,6 +14,7 @@ from dialer.cli.access import app as access_app
 from dialer.cli.config_cmd import app as config_app
 from dialer.cli.export import app as export_app
 from dialer.cli.harness import app as harness_app
+from dialer.cli.keys import app as keys_app
 from dialer.cli.leads import app as leads_app
 from dialer.cli.lines import app as lines_app
 from dialer.cli.numbers import app as numbers_app
@@ -41,6 +42,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(rules_app, name="rules")
 app.add_typer(lines_app, name="lines")
 app.add_typer(harness_app, name="harness")
+app.add_typer(keys_app, name="keys")
 app.command("run")(run)
 app.command("serve")(serve)
 app.command("simulate")(simulate)

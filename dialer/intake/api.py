@@ -31,16 +31,15 @@ from types import MappingProxyType
 from typing import Any
 
 from pydantic import AwareDatetime
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from dialer.config.campaign import Campaign
 from dialer.config.fields import STRICT_KEYS, Problem, empty_map, raise_problems, show_value
 from dialer.engine.build import segments_of
 from dialer.errors import UsageError
 from dialer.intake.service import StoreFactsSource, rows_read
-from dialer.store import NewLead, UnitOfWork
-from dialer.store.queries import chunked, one_of
-from dialer.store.schema import lead_lists, leads, require_aware
+from dialer.store import Lead, NewLead, UnitOfWork
+from dialer.store.schema import lead_lists, require_aware
 from dialer.store.unit_of_work import _dialect_insert
 from rules.phone import NumberParser, PhoneInfo, mask
 from rules.prefilter import REJECTIONS, Judge, StoreFacts, Verdict, screen
@@ -227,15 +226,6 @@ class _Batch:
     max_attempts: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Existing:
-    id: int
-    state: str
-    attempts_made: int
-    next_attempt_at: datetime | None
-    attributes: dict[str, str]
-
-
 Judged = tuple[Verdict, PhoneInfo | None]
 
 
@@ -280,7 +270,8 @@ def _store(uow: UnitOfWork, batch: _Batch, leads: Sequence[LeadIn], judged: list
     """Insert the accepted leads (or move the existing ones); results with lead ids."""
     accepted = {info.e164 for verdict, info in judged
                 if verdict is Verdict.ACCEPTED and info is not None}
-    existing = _find_leads(uow, batch.campaign_id, accepted, lock=True) if move_existing else {}
+    existing = (uow.find_leads(batch.campaign_id, accepted, lock=True) if move_existing
+                else {})
     items: list[LeadResult] = []
     new: list[NewLead] = []
     for index, (lead, (verdict, info)) in enumerate(zip(leads, judged, strict=True)):
@@ -318,17 +309,15 @@ def _new_lead(batch: _Batch, index: int, lead: LeadIn, info: PhoneInfo, segment:
     )
 
 
-def _moved(uow: UnitOfWork, item: LeadResult, found: _Existing, due: datetime,
+def _moved(uow: UnitOfWork, item: LeadResult, found: Lead, due: datetime,
            attributes: Mapping[str, str], max_attempts: int) -> LeadResult:
     """An event for an existing lead: move it if it is waiting, else a duplicate."""
     if found.state != LeadState.READY.value or found.attempts_made >= max_attempts:
         return replace(item, verdict=Verdict.DUPLICATE)
     due = min(due, found.next_attempt_at or due)
-    merged = json.dumps({**found.attributes, **attributes}, ensure_ascii=False)
-    stmt = (update(leads).where(leads.c.id == found.id, leads.c.state == LeadState.READY.value)
-            .values(next_attempt_at=due, attributes=merged))
-    if uow._conn.execute(stmt).rowcount != 1:  # pragma: no cover - the lead is locked
-        return replace(item, verdict=Verdict.DUPLICATE)
+    merged = {**found.attributes, **attributes}
+    if not uow.update_waiting_lead(found.id, due=due, attributes=merged):
+        return replace(item, verdict=Verdict.DUPLICATE)  # pragma: no cover - it is locked
     return replace(item, due_at=require_aware(due), updated=True)
 
 
@@ -337,29 +326,10 @@ def _with_ids(uow: UnitOfWork, campaign_id: int, items: list[LeadResult],
     """`items` with the id of their number's lead (accepted and duplicate ones)."""
     wanted = {item.index: info.e164 for item, info in zip(items, infos, strict=True)
               if info is not None and item.verdict in (Verdict.ACCEPTED, Verdict.DUPLICATE)}
-    found = _find_leads(uow, campaign_id, set(wanted.values()))
+    found = uow.find_leads(campaign_id, set(wanted.values()))
     return [replace(item, lead_id=found[wanted[item.index]].id)
             if item.index in wanted and wanted[item.index] in found else item
             for item in items]
-
-
-def _find_leads(uow: UnitOfWork, campaign_id: int, e164s: set[str], *,
-                lock: bool = False) -> dict[str, _Existing]:
-    """The campaign's leads for these numbers; with `lock`, locked until the transaction
-    ends (PostgreSQL), so a claim cannot take one between reading and moving it."""
-    found: dict[str, _Existing] = {}
-    conn = uow._conn
-    for chunk in chunked(e164s):
-        stmt = select(leads.c.id, leads.c.e164, leads.c.state, leads.c.attempts_made,
-                      leads.c.next_attempt_at, leads.c.attributes).where(
-            leads.c.campaign_id == campaign_id, one_of(conn.dialect.name, leads.c.e164, chunk))
-        if lock and conn.dialect.name == "postgresql":
-            stmt = stmt.order_by(leads.c.id).with_for_update()  # one lock order: no deadlock
-        for row in conn.execute(stmt):
-            found[row.e164] = _Existing(
-                id=int(row.id), state=row.state, attempts_made=int(row.attempts_made),
-                next_attempt_at=row.next_attempt_at, attributes=json.loads(row.attributes))
-    return found
 
 
 def _day_list(uow: UnitOfWork, campaign_id: int, source: str,

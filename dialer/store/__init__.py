@@ -7,9 +7,12 @@ with `open_store()`, then work inside `store.write()` or `store.read()`::
     with store.write() as uow:
         campaign_id = uow.ensure_campaign("spring", default_region="CN", now=now)
 
-Every failure of the database surfaces as `dialer.errors.StoreError`.
+Every failure of the database surfaces as `dialer.errors.StoreError`. Phone numbers,
+raw cells and lead attributes are encrypted at rest with `DataKeys` (from the environment
+or a key file, see `dialer.store.crypto`); `reencrypt` moves them to a new key.
 """
 
+from dialer.store.crypto import DataKeys
 from dialer.store.engine import default_url, mask_url
 from dialer.store.queries import ReadUnitOfWork
 from dialer.store.records import (
@@ -26,6 +29,7 @@ from dialer.store.records import (
     Suppression,
     SuppressionScope,
 )
+from dialer.store.rotation import reencrypt
 from dialer.store.store import Store, open_store
 from dialer.store.unit_of_work import UnitOfWork
 
@@ -35,6 +39,7 @@ __all__ = [
     "AttemptRow",
     "AuditEntry",
     "ClaimedLead",
+    "DataKeys",
     "Lead",
     "LeadList",
     "NewAttempt",
@@ -48,4 +53,5 @@ __all__ = [
     "default_url",
     "mask_url",
     "open_store",
+    "reencrypt",
 ]

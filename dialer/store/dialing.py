@@ -10,12 +10,14 @@ The invariants these functions keep, whatever the engine does and wherever it cr
   command leaves; a lead is never claimed once it has `max_attempts` attempts;
 - an attempt gets its disposition once: closing it twice raises `StoreError`;
 - `recover` closes the attempts a crash left open as `failed` and puts their leads back.
+
+Numbers are matched by their keyed hash (`e164_hash`) in SQL and decrypted only for what
+is handed back (a claimed lead, a row of the outcome log).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 
 from dialer.errors import StoreError
+from dialer.store import rows as sealed
+from dialer.store.crypto import DataKeys
 from dialer.store.records import (
     AttemptFilter,
     AttemptOutcome,
@@ -51,6 +55,7 @@ INTERRUPTED = "interrupted: the engine stopped before the call ended"
 
 def claim_leads(
     conn: Connection,
+    keys: DataKeys,
     *,
     campaign_id: int,
     campaign: str,
@@ -75,7 +80,7 @@ def claim_leads(
     candidates = functools.partial(_candidates, campaign_id, campaign, now, max_attempts,
                                    stopped_sources=stopped_sources)
     if policy is None:
-        return _take(conn, candidates(limit))
+        return _take(conn, keys, candidates(limit))
     claimed: list[ClaimedLead] = []
     for round_ in range(_CLAIM_ROUNDS):
         wanted = limit - len(claimed)
@@ -85,13 +90,13 @@ def claim_leads(
         rows = list(conn.execute(_locked(conn, candidates(batch))))
         if not rows:
             break
-        history = contact_history(conn, [row.e164 for row in rows],
-                                  since=now - policy.lookback, forever=policy.forever)
+        history = _history(conn, [row.e164_hash for row in rows],
+                           since=now - policy.lookback, forever=policy.forever)
         take: list[int] = []
         for row in rows:
             callee = Callee(zones=split_timezones(str(row.timezones)),
-                            history=tuple(history.get(row.e164, ())),
-                            **consent_of(json.loads(row.attributes or "{}")))
+                            history=tuple(history.get(row.e164_hash, ())),
+                            **consent_of(sealed.lead_attributes(keys, row.attributes)))
             decision = decide(policy, callee, now)
             if decision.ok:
                 if len(take) < wanted:
@@ -103,7 +108,7 @@ def claim_leads(
             later = decision.next_at if decision.next_at is not None else now + NEVER_RECHECK
             conn.execute(update(leads).where(leads.c.id == row.id)
                          .values(next_attempt_at=max(later, now + _MIN_DEFER)))
-        claimed += _take(conn, select(leads.c.id).where(leads.c.id.in_(take)))
+        claimed += _take(conn, keys, select(leads.c.id).where(leads.c.id.in_(take)))
         if len(claimed) >= limit:
             break
     return claimed
@@ -121,7 +126,7 @@ def _candidates(campaign_id: int, campaign: str, now: datetime, max_attempts: in
     # Every lead has a due time from insert on (`next_attempt_at`), so the ready queue is
     # read in the order of the (campaign_id, state, priority, next_attempt_at) index.
     pick = (
-        select(leads.c.id, leads.c.e164, leads.c.timezones, leads.c.attributes)
+        select(leads.c.id, leads.c.e164_hash, leads.c.timezones, leads.c.attributes)
         .where(
             leads.c.campaign_id == campaign_id,
             leads.c.state == "ready",
@@ -140,7 +145,7 @@ def _candidates(campaign_id: int, campaign: str, now: datetime, max_attempts: in
     return pick
 
 
-def _take(conn: Connection, pick: Any) -> list[ClaimedLead]:
+def _take(conn: Connection, keys: DataKeys, pick: Any) -> list[ClaimedLead]:
     """Move the picked leads to `dialing`, returning them in due order."""
     pick = _locked(conn, pick.with_only_columns(leads.c.id))
     due = leads.c.next_attempt_at
@@ -152,7 +157,7 @@ def _take(conn: Connection, pick: Any) -> list[ClaimedLead]:
                    leads.c.attributes, leads.c.segment, leads.c.priority, due.label("due"))
     )
     rows = sorted(conn.execute(stmt), key=lambda row: (-row.priority, row.due, row.id))
-    return [_claimed(row) for row in rows]
+    return [_claimed(row, keys) for row in rows]
 
 
 def _locked(conn: Connection, pick: Any) -> Any:
@@ -162,25 +167,34 @@ def _locked(conn: Connection, pick: Any) -> Any:
     return pick
 
 
-def contact_history(conn: Connection, numbers: Sequence[str], *, since: datetime,
-                    forever: frozenset[str] = frozenset()) -> dict[str, list[Contact]]:
+def contact_history(conn: Connection, keys: DataKeys, numbers: Sequence[str], *,
+                    since: datetime, forever: frozenset[str] = frozenset()
+                    ) -> dict[str, list[Contact]]:
     """Each number's calls since `since` (and, older, those whose outcome rests the number
     for ever), in every campaign, oldest first."""
-    if not numbers:
+    by_hash = sealed.hashed(keys, numbers)
+    history = _history(conn, list(by_hash), since=since, forever=forever)
+    return {by_hash[digest]: contacts for digest, contacts in history.items()}
+
+
+def _history(conn: Connection, hashes: Sequence[str], *, since: datetime,
+             forever: frozenset[str]) -> dict[str, list[Contact]]:
+    """`contact_history` by lookup hash."""
+    if not hashes:
         return {}
     recent = attempts.c.placed_at >= require_aware(since, "since")
     if forever:
         recent = or_(recent, attempts.c.disposition.in_(sorted(forever)))
     stmt = (
-        select(attempts.c.e164, attempts.c.placed_at, attempts.c.purpose,
+        select(attempts.c.e164_hash, attempts.c.placed_at, attempts.c.purpose,
                attempts.c.disposition, campaigns.c.name)
         .join(campaigns, campaigns.c.id == attempts.c.campaign_id)
-        .where(attempts.c.e164.in_(sorted(set(numbers))), recent)
+        .where(attempts.c.e164_hash.in_(sorted(set(hashes))), recent)
         .order_by(attempts.c.placed_at)
     )
     history: dict[str, list[Contact]] = {}
     for row in conn.execute(stmt):
-        history.setdefault(row.e164, []).append(Contact(
+        history.setdefault(row.e164_hash, []).append(Contact(
             at=row.placed_at, purpose=row.purpose, campaign=row.name,
             disposition=row.disposition))
     return history
@@ -211,7 +225,7 @@ def consent_of(attributes: dict[str, str]) -> dict[str, Any]:
 
 def _suppressed(campaign: str) -> Any:
     return exists().where(
-        suppressions.c.e164 == leads.c.e164,
+        suppressions.c.e164_hash == leads.c.e164_hash,
         or_(
             suppressions.c.scope == SuppressionScope.GLOBAL.value,
             and_(suppressions.c.scope == SuppressionScope.CAMPAIGN.value,
@@ -222,26 +236,29 @@ def _suppressed(campaign: str) -> Any:
 
 def _known_dead(now: datetime) -> Any:
     return exists().where(
-        number_status.c.e164 == leads.c.e164,
+        number_status.c.e164_hash == leads.c.e164_hash,
         number_status.c.status.in_(sorted(s.value for s in DEAD_STATUSES)),
         or_(number_status.c.recheck_at.is_(None), number_status.c.recheck_at > now),
     )
 
 
-def _claimed(row: Any) -> ClaimedLead:
+def _claimed(row: Any, keys: DataKeys) -> ClaimedLead:
     zones = split_timezones(str(row.timezones))
-    return ClaimedLead(id=int(row.id), e164=str(row.e164), attempts_made=int(row.attempts_made),
-                       timezones=zones, attributes=json.loads(row.attributes or "{}"),
+    return ClaimedLead(id=int(row.id), e164=keys.decrypt(sealed.LEADS_E164, row.e164),
+                       attempts_made=int(row.attempts_made), timezones=zones,
+                       attributes=sealed.lead_attributes(keys, row.attributes),
                        segment=str(row.segment))
 
 
-def record_attempts(conn: Connection, new: Sequence[NewAttempt]) -> None:
+def record_attempts(conn: Connection, keys: DataKeys, new: Sequence[NewAttempt]) -> None:
     """Write attempts (before dialing them) and count each against its lead's cap."""
     if not new:
         return
+    encrypt = keys.encrypter(sealed.ATTEMPTS_E164)
     conn.execute(insert(attempts), [
         {"attempt_id": a.attempt_id, "campaign_id": a.campaign_id, "lead_id": a.lead_id,
-         "e164": a.e164, "trunk": a.trunk, "caller_id": a.caller_id,
+         "e164": encrypt(a.e164), "e164_hash": keys.lookup_hash(a.e164),
+         "trunk": a.trunk, "caller_id": a.caller_id,
          "placed_at": require_aware(a.placed_at, "placed_at"), "created_at": a.placed_at,
          "purpose": a.purpose, "script": a.script}
         for a in new
@@ -314,7 +331,8 @@ def recover(
                     closed=tuple(left))
 
 
-def attempt_rows(conn: Connection, which: AttemptFilter) -> Iterator[AttemptRow]:
+def attempt_rows(conn: Connection, keys: DataKeys, which: AttemptFilter
+                 ) -> Iterator[AttemptRow]:
     """The outcome log, oldest first, streamed."""
     stmt = (
         select(attempts, campaigns.c.name.label("campaign"), lead_lists.c.source,
@@ -325,10 +343,12 @@ def attempt_rows(conn: Connection, which: AttemptFilter) -> Iterator[AttemptRow]
         .order_by(attempts.c.placed_at, attempts.c.attempt_id)
     )
     stmt = _filtered(stmt, which)
+    decrypt = keys.decrypt
     for row in conn.execution_options(yield_per=1000).execute(stmt):
         yield AttemptRow(
             attempt_id=row.attempt_id, campaign=row.campaign, lead_id=row.lead_id,
-            e164=row.e164, list_source=row.source, trunk=row.trunk, caller_id=row.caller_id,
+            e164=decrypt(sealed.ATTEMPTS_E164, row.e164), list_source=row.source,
+            trunk=row.trunk, caller_id=row.caller_id,
             placed_at=row.placed_at, answered_at=row.answered_at, ended_at=row.ended_at,
             sip_status=row.sip_status, disposition=row.disposition, agent_id=row.agent_id,
             abandoned=bool(row.abandoned),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,6 +114,26 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
+
+
+@contextmanager
+def foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off for a migration, on again after it, as SQLite's recipe for
+    rebuilding a table that others refer to says (dropping the old `leads` would
+    otherwise fail for `attempts`). Enter it BEFORE the transaction begins: inside one
+    the PRAGMA is ignored. The migration checks `PRAGMA foreign_key_check` before it
+    commits. Other databases: nothing to do."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    if driver is None:  # pragma: no cover - a checked-out connection always has one
+        raise StoreError("no database connection to migrate on")
+    driver.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys = ON")
 
 
 def translate_error(exc: sa_exc.SQLAlchemyError, *, action: str, url: URL) -> StoreError:

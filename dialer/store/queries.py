@@ -10,7 +10,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Row,
     String,
     and_,
     any_,
@@ -21,7 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from dialer.store import dialing
+from dialer.store import dialing, rows
+from dialer.store.crypto import DataKeys
 from dialer.store.records import (
     AttemptFilter,
     AttemptRow,
@@ -41,11 +41,10 @@ from dialer.store.schema import (
     line_events,
     number_status,
     require_aware,
-    split_timezones,
     suppressions,
 )
 from rules.contact import Contact
-from rules.number_status import DEAD_STATUSES, NumberStatus, NumberStatusRecord
+from rules.number_status import DEAD_STATUSES, NumberStatusRecord
 
 #: Largest IN list sent in one statement; well under SQLite's and psycopg's bind limits.
 IN_CHUNK = 5_000
@@ -83,11 +82,24 @@ class ReadUnitOfWork:
       de-duplicated and sent in IN lists of at most `IN_CHUNK`;
     - every datetime returned is timezone-aware UTC; every datetime passed in must be
       aware, or ValueError is raised;
-    - rows come back as frozen dataclasses, never as live database objects.
+    - rows come back as frozen dataclasses, never as live database objects;
+    - numbers go in and come out as plain E.164 text: they are found by their keyed hash
+      and decrypted on the way out with the store's `DataKeys` (StoreError if a stored
+      value does not decrypt).
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, keys: DataKeys) -> None:
         self._conn = connection
+        self._keys = keys
+        self._last_hashed: tuple[frozenset[str], dict[str, str]] = (frozenset(), {})
+
+    def _hashed(self, e164s: Collection[str]) -> dict[str, str]:
+        """lookup hash -> number for `e164s`; the last set is remembered, as an import
+        asks about each chunk three times (leads, suppressions, number status)."""
+        wanted = frozenset(e164s)
+        if wanted != self._last_hashed[0]:
+            self._last_hashed = (wanted, rows.hashed(self._keys, wanted))
+        return self._last_hashed[1]
 
     def _one_of(self, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:
         return one_of(self._conn.dialect.name, column, values)
@@ -145,13 +157,15 @@ class ReadUnitOfWork:
     def contact_history(self, numbers: Collection[str], *, since: datetime,
                         forever: frozenset[str] = frozenset()) -> dict[str, list[Contact]]:
         """Each number's calls in every campaign since `since` (see `dialing`)."""
-        return dialing.contact_history(self._conn, list(numbers), since=since, forever=forever)
+        return dialing.contact_history(self._conn, self._keys, list(numbers), since=since,
+                                       forever=forever)
 
     def attempt_rows(self, campaign: str | None = None, *,
                      which: AttemptFilter | None = None) -> Iterator[AttemptRow]:
         """The outcome log (oldest first), streamed: every attempt of `campaign` (all
         campaigns if None), or those `which` picks."""
-        return dialing.attempt_rows(self._conn, which or AttemptFilter(campaign=campaign))
+        return dialing.attempt_rows(self._conn, self._keys,
+                                    which or AttemptFilter(campaign=campaign))
 
     def last_attempt_at(self, campaign_id: int) -> datetime | None:
         """When the campaign's latest attempt was placed, or None if it has none."""
@@ -186,23 +200,24 @@ class ReadUnitOfWork:
             lead_lists.c.campaign_id == campaign_id, lead_lists.c.content_sha256 == sha256
         )
         row = self._conn.execute(stmt).one_or_none()
-        return None if row is None else _lead_list(row)
+        return None if row is None else rows.lead_list(row)
 
     def lists(self, campaign_id: int) -> list[LeadList]:
         """The campaign's imported lists, oldest first."""
         stmt = select(lead_lists).where(lead_lists.c.campaign_id == campaign_id)
-        return [_lead_list(row) for row in self._conn.execute(stmt.order_by(lead_lists.c.id))]
+        return [rows.lead_list(row) for row in self._conn.execute(stmt.order_by(lead_lists.c.id))]
 
     # leads
 
     def existing_e164s(self, campaign_id: int, e164s: Collection[str]) -> set[str]:
         """Those of `e164s` that already are leads of the campaign."""
+        by_hash = self._hashed(e164s)
         found: set[str] = set()
-        for chunk in chunked(e164s):
-            stmt = select(leads.c.e164).where(
-                leads.c.campaign_id == campaign_id, self._one_of(leads.c.e164, chunk)
+        for chunk in chunked(by_hash):
+            stmt = select(leads.c.e164_hash).where(
+                leads.c.campaign_id == campaign_id, self._one_of(leads.c.e164_hash, chunk)
             )
-            found.update(self._conn.execute(stmt).scalars())
+            found.update(by_hash[digest] for digest in self._conn.execute(stmt).scalars())
         return found
 
     def count_leads(self, campaign_id: int) -> int:
@@ -224,13 +239,27 @@ class ReadUnitOfWork:
             .order_by(leads.c.id)
             .limit(limit)
         )
-        return [_lead(row) for row in self._conn.execute(stmt)]
+        return [rows.lead(row, self._keys) for row in self._conn.execute(stmt)]
 
     def find_lead(self, campaign_id: int, e164: str) -> Lead | None:
         """The campaign's lead for number `e164`, or None."""
-        stmt = select(leads).where(leads.c.campaign_id == campaign_id, leads.c.e164 == e164)
-        row = self._conn.execute(stmt).one_or_none()
-        return None if row is None else _lead(row)
+        return self.find_leads(campaign_id, [e164]).get(e164)
+
+    def find_leads(self, campaign_id: int, e164s: Collection[str], *,
+                   lock: bool = False) -> dict[str, Lead]:
+        """The campaign's leads for these numbers, by number. With `lock` (in a write
+        unit), they stay locked until the transaction ends (PostgreSQL; SQLite's writer
+        holds the whole database), taken in id order so two lockers cannot deadlock."""
+        by_hash = self._hashed(e164s)
+        found: dict[str, Lead] = {}
+        for chunk in chunked(by_hash):
+            stmt = select(leads).where(leads.c.campaign_id == campaign_id,
+                                       self._one_of(leads.c.e164_hash, chunk))
+            if lock and self._conn.dialect.name == "postgresql":
+                stmt = stmt.order_by(leads.c.id).with_for_update()
+            for row in self._conn.execute(stmt):
+                found[by_hash[row.e164_hash]] = rows.lead(row, self._keys)
+        return found
 
     # suppressions
 
@@ -245,12 +274,13 @@ class ReadUnitOfWork:
                     suppressions.c.campaign == campaign,
                 ),
             )
+        by_hash = self._hashed(e164s)
         found: set[str] = set()
-        for chunk in chunked(e164s):
-            stmt = select(suppressions.c.e164).where(
-                self._one_of(suppressions.c.e164, chunk), scope
+        for chunk in chunked(by_hash):
+            stmt = select(suppressions.c.e164_hash).where(
+                self._one_of(suppressions.c.e164_hash, chunk), scope
             )
-            found.update(self._conn.execute(stmt).scalars())
+            found.update(by_hash[digest] for digest in self._conn.execute(stmt).scalars())
         return found
 
     def list_suppressions(
@@ -263,30 +293,31 @@ class ReadUnitOfWork:
         """Suppressions, optionally only of one scope, campaign and/or number, by number."""
         stmt = select(suppressions)
         if e164 is not None:
-            stmt = stmt.where(suppressions.c.e164 == e164)
+            stmt = stmt.where(suppressions.c.e164_hash == self._keys.lookup_hash(e164))
         if scope is not None:
             stmt = stmt.where(suppressions.c.scope == SuppressionScope(scope).value)
         if campaign is not None:
             stmt = stmt.where(suppressions.c.campaign == campaign)
-        stmt = stmt.order_by(suppressions.c.e164, suppressions.c.scope, suppressions.c.campaign)
-        return [_suppression(row) for row in self._conn.execute(stmt)]
+        found = [rows.suppression(row, self._keys) for row in self._conn.execute(stmt)]
+        # Ordered here: the stored numbers are ciphertext.
+        return sorted(found, key=lambda s: (s.e164, s.scope.value, s.campaign or ""))
 
     # number status
 
     def number_statuses(self, e164s: Collection[str]) -> dict[str, NumberStatusRecord]:
         """The stored status of each of `e164s` that has one."""
+        by_hash = self._hashed(e164s)
         found: dict[str, NumberStatusRecord] = {}
-        for chunk in chunked(e164s):
-            stmt = select(number_status).where(self._one_of(number_status.c.e164, chunk))
+        for chunk in chunked(by_hash):
+            stmt = select(number_status).where(self._one_of(number_status.c.e164_hash, chunk))
             for row in self._conn.execute(stmt):
-                found[row.e164] = _status_record(row)
+                e164 = by_hash[row.e164_hash]
+                found[e164] = rows.status_record(row, e164)
         return found
 
     def get_number_status(self, e164: str) -> NumberStatusRecord | None:
         """The stored status of one number, or None."""
-        stmt = select(number_status).where(number_status.c.e164 == e164)
-        row = self._conn.execute(stmt).one_or_none()
-        return None if row is None else _status_record(row)
+        return self.number_statuses([e164]).get(e164)
 
     def dead_e164s(self, e164s: Collection[str], *, now: datetime) -> set[str]:
         """Those of `e164s` whose stored status blocks dialing at `now`.
@@ -300,87 +331,25 @@ class ReadUnitOfWork:
             number_status.c.status.in_(dead),
             or_(number_status.c.recheck_at.is_(None), number_status.c.recheck_at > now),
         )
+        by_hash = self._hashed(e164s)
         found: set[str] = set()
-        for chunk in chunked(e164s):
-            stmt = select(number_status.c.e164).where(
-                self._one_of(number_status.c.e164, chunk), blocking
+        for chunk in chunked(by_hash):
+            stmt = select(number_status.c.e164_hash).where(
+                self._one_of(number_status.c.e164_hash, chunk), blocking
             )
-            found.update(self._conn.execute(stmt).scalars())
+            found.update(by_hash[digest] for digest in self._conn.execute(stmt).scalars())
         return found
 
     # audit
 
     def audit_entries(self, *, subject: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        """The newest `limit` audit entries, newest first, optionally about one subject."""
+        """The newest `limit` audit entries, newest first, optionally about one subject.
+
+        Entries about a phone number have the subject `number:<lookup hash>`; asking for
+        an E.164 number as `subject` finds them."""
         stmt = select(audit_log)
         if subject is not None:
-            stmt = stmt.where(audit_log.c.subject == subject)
+            stmt = stmt.where(audit_log.c.subject == rows.audit_subject(self._keys, subject))
         stmt = stmt.order_by(audit_log.c.id.desc()).limit(limit)
-        return [_audit_entry(row) for row in self._conn.execute(stmt)]
+        return [rows.audit_entry(row) for row in self._conn.execute(stmt)]
 
-
-def _lead_list(row: Row[Any]) -> LeadList:
-    return LeadList(
-        id=row.id,
-        campaign_id=row.campaign_id,
-        source=row.source,
-        file_name=row.file_name,
-        sha256=row.content_sha256,
-        imported_at=row.imported_at,
-        summary=json.loads(row.summary),
-    )
-
-
-def _lead(row: Row[Any]) -> Lead:
-    return Lead(
-        id=row.id,
-        campaign_id=row.campaign_id,
-        list_id=row.list_id,
-        row_number=row.row_number,
-        e164=row.e164,
-        raw=row.raw,
-        attributes=json.loads(row.attributes),
-        region=row.region,
-        number_type=row.number_type,
-        timezones=split_timezones(row.timezones),
-        carrier=row.carrier,
-        state=row.state,
-        attempts_made=row.attempts_made,
-        next_attempt_at=row.next_attempt_at,
-        created_at=row.created_at,
-        priority=row.priority,
-        segment=row.segment,
-    )
-
-
-def _suppression(row: Row[Any]) -> Suppression:
-    return Suppression(
-        e164=row.e164,
-        scope=SuppressionScope(row.scope),
-        campaign=row.campaign or None,
-        reason=row.reason,
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
-
-
-def _status_record(row: Row[Any]) -> NumberStatusRecord:
-    return NumberStatusRecord(
-        e164=row.e164,
-        status=NumberStatus(row.status),
-        observed_at=row.observed_at,
-        source=row.source,
-        recheck_at=row.recheck_at,
-        detail=row.detail,
-    )
-
-
-def _audit_entry(row: Row[Any]) -> AuditEntry:
-    return AuditEntry(
-        id=row.id,
-        at=row.at,
-        actor=row.actor,
-        action=row.action,
-        subject=row.subject,
-        detail=json.loads(row.detail),
-    )

@@ -3,6 +3,13 @@
 This module is the model that `migrations/versions/` must build; a test compares the
 two on every supported database. JSON documents are stored as text (`json.dumps` with
 `ensure_ascii=False`), so both SQLite and PostgreSQL keep them byte for byte.
+
+Callees' phone numbers and what a lead file says about them are encrypted at rest
+(`dialer.store.crypto`, text `v1:<key id>:...`): `leads.e164`, `leads.raw`,
+`leads.attributes`, `attempts.e164`, `suppressions.e164` and `number_status.e164`
+(`ENCRYPTED`). Beside each `e164`, `e164_hash` (the keyed lookup hash, 64 hex characters)
+carries the unique constraints, lookups and joins. Our own numbers (caller IDs) and the
+audit log's campaign subjects stay readable; a number's audit subject is `number:<hash>`.
 """
 
 from __future__ import annotations
@@ -119,9 +126,10 @@ leads = Table(
     Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
     Column("list_id", Integer, ForeignKey("lead_lists.id"), nullable=False),
     Column("row_number", Integer, nullable=False),
-    Column("e164", String(32), nullable=False),
+    Column("e164", Text, nullable=False),  # encrypted, as are raw and attributes
+    Column("e164_hash", String(64), nullable=False),
     Column("raw", Text, nullable=False),
-    Column("attributes", Text, nullable=False, server_default="{}"),
+    Column("attributes", Text, nullable=False),  # a JSON document, encrypted
     Column("region", String(8), nullable=False, server_default=""),
     Column("number_type", String(32), nullable=False, server_default=""),
     Column("timezones", Text, nullable=False, server_default=""),
@@ -132,7 +140,7 @@ leads = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("priority", Integer, nullable=False, server_default=text("0")),  # from segments
     Column("segment", String(100), nullable=False, server_default=""),
-    UniqueConstraint("campaign_id", "e164"),
+    UniqueConstraint("campaign_id", "e164_hash"),  # also finds a campaign's lead by number
     Index(None, "campaign_id", "state", "next_attempt_at"),
     Index(None, "campaign_id", "state", "priority", "next_attempt_at"),  # the ready queue
 )
@@ -140,7 +148,8 @@ leads = Table(
 number_status = Table(
     "number_status",
     metadata,
-    Column("e164", String(32), primary_key=True),
+    Column("e164_hash", String(64), primary_key=True),
+    Column("e164", Text, nullable=False),  # encrypted
     Column("status", String(32), nullable=False),
     Column("observed_at", UTCDateTime, nullable=False),
     Column("source", String(100), nullable=False),
@@ -148,18 +157,19 @@ number_status = Table(
     Column("detail", Text, nullable=False, server_default=""),
 )
 
-# The unique constraint's index leads with e164, so it also serves lookups by number.
+# The unique constraint's index leads with e164_hash, so it also serves lookups by number.
 suppressions = Table(
     "suppressions",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("e164", String(32), nullable=False),
+    Column("e164", Text, nullable=False),  # encrypted
+    Column("e164_hash", String(64), nullable=False),
     Column("scope", String(16), nullable=False),
     Column("campaign", String(200), nullable=False, server_default=""),
     Column("reason", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(200), nullable=False),
-    UniqueConstraint("e164", "scope", "campaign"),
+    UniqueConstraint("e164_hash", "scope", "campaign"),
     CheckConstraint(
         "(scope = 'global' AND campaign = '') OR (scope = 'campaign' AND campaign <> '')",
         name="scope_matches_campaign",
@@ -172,7 +182,8 @@ attempts = Table(
     Column("attempt_id", String(64), primary_key=True),
     Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
     Column("lead_id", BigId, ForeignKey("leads.id"), nullable=False),
-    Column("e164", String(32), nullable=False),
+    Column("e164", Text, nullable=False),  # encrypted
+    Column("e164_hash", String(64), nullable=False),
     Column("trunk", String(100), nullable=False),
     Column("caller_id", String(32), nullable=False),
     Column("placed_at", UTCDateTime, nullable=False),
@@ -189,7 +200,22 @@ attempts = Table(
     Column("script", String(200), nullable=False, server_default=""),
     Index(None, "lead_id"),
     Index("ix_attempts_campaign_open", "campaign_id", "disposition"),
-    Index(None, "e164", "placed_at"),  # a callee's history across campaigns
+    Index(None, "e164_hash", "placed_at"),  # a callee's history across campaigns
+)
+
+#: The encrypted columns, by table: each value's associated data is "<table>.<column>".
+ENCRYPTED: dict[str, tuple[str, ...]] = {
+    "leads": ("e164", "raw", "attributes"),
+    "attempts": ("e164",),
+    "suppressions": ("e164",),
+    "number_status": ("e164",),
+}
+
+key_fingerprints = Table(  # one-way digests of the keys the data was written with
+    "key_fingerprints",
+    metadata,
+    Column("name", String(64), primary_key=True),  # `hash`, or `data:<key id>`
+    Column("fingerprint", String(64), nullable=False),
 )
 
 line_events = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import TracebackType
 
@@ -15,11 +15,14 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
 from dialer.errors import StoreError
+from dialer.store import rotation
+from dialer.store.crypto import DataKeys
 from dialer.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     WRITE_OPTION,
     create_store_engine,
     default_url,
+    foreign_keys_off,
     mask_url,
     normalize_url,
     translate_error,
@@ -54,12 +57,19 @@ class Store:
     - every database failure surfaces as StoreError (`retryable` when the database was
       unreachable or busy); a naive datetime surfaces as ValueError; other exceptions
       raised inside a block pass through unchanged after the rollback;
-    - error messages carry the URL with its password masked and never a phone number.
+    - error messages carry the URL with its password masked and never a phone number;
+    - units of work encrypt and decrypt with `keys` (see `dialer.store.crypto`).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keys: DataKeys) -> None:
         self._engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self._keys = keys
+
+    @property
+    def keys(self) -> DataKeys:
+        """The keys this store encrypts, decrypts and hashes numbers with."""
+        return self._keys
 
     @property
     def url(self) -> str:
@@ -81,29 +91,39 @@ class Store:
     def write(self) -> Iterator[UnitOfWork]:
         """A unit of work in a write transaction, committed if the block succeeds."""
         with self._transaction(write=True, action="writing to") as connection:
-            yield UnitOfWork(connection)
+            yield UnitOfWork(connection, self._keys)
 
     @contextmanager
     def read(self) -> Iterator[ReadUnitOfWork]:
         """A unit of work in a read transaction (one snapshot of the database)."""
         with self._transaction(write=False, action="reading from") as connection:
-            yield ReadUnitOfWork(connection)
+            yield ReadUnitOfWork(connection, self._keys)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (alembic `upgrade head`)."""
         config = alembic_config()
-        with self._transaction(write=True, action="migrating") as connection:
+        with self._transaction(write=True, action="migrating", migration=True) as connection:
             if self.dialect == "postgresql":
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
                 )
             config.attributes["connection"] = connection
+            config.attributes["data_keys"] = self._keys  # 0008 encrypts what it finds
             try:
                 command.upgrade(config, "head")
             except CommandError as exc:
                 raise StoreError(
                     f"cannot migrate {self.url}: {exc} (was it created by a newer dialer?)"
                 ) from exc
+
+    def check_keys(self) -> None:
+        """ConfigError if the keys are not the ones the stored data was written with (a
+        hash key, or a data key id, known by another key); remembers new data keys."""
+        with self._transaction(write=False, action="reading from") as connection:
+            missing = rotation.unknown_fingerprints(connection, self._keys, self.url)
+        if missing:
+            with self._transaction(write=True, action="writing to") as connection:
+                rotation.remember_fingerprints(connection, self._keys, self.url)
 
     def ping(self) -> None:
         """Open and close a transaction; StoreError if the database cannot be reached."""
@@ -126,7 +146,8 @@ class Store:
         self.close()
 
     @contextmanager
-    def _transaction(self, *, write: bool, action: str) -> Iterator[Connection]:
+    def _transaction(self, *, write: bool, action: str,
+                     migration: bool = False) -> Iterator[Connection]:
         engine = self._write_engine if write else self._engine
         try:
             connection = engine.connect()
@@ -136,7 +157,8 @@ class Store:
             with connection:
                 if not write and self.dialect == "postgresql":
                     connection.execution_options(isolation_level="REPEATABLE READ")
-                with connection.begin():
+                with foreign_keys_off(connection) if migration else nullcontext(), \
+                        connection.begin():
                     yield connection
         except sa_exc.StatementError as exc:
             if not isinstance(exc, sa_exc.DBAPIError) and isinstance(exc.orig, ValueError):
@@ -152,21 +174,26 @@ def open_store(
     *,
     migrate: bool = True,
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    keys: DataKeys | None = None,
 ) -> Store:
     """Open the store at `url` (default: `default_url()`), migrating it unless told not to.
 
     `postgres://` and `postgresql://` URLs use the psycopg 3 driver. `busy_timeout_ms`
-    is how long a SQLite writer waits for another writer before giving up.
+    is how long a SQLite writer waits for another writer before giving up. `keys`
+    default to `DataKeys.from_environment()` (the variables, else the key file).
     Raises StoreError: retryable if the database could not be reached, not retryable
-    for a malformed URL, an unknown driver or a schema newer than this code.
+    for a malformed URL, an unknown driver or a schema newer than this code; ConfigError
+    for missing or malformed keys, or keys the stored data was not written with.
     """
     parsed = normalize_url(default_url() if url is None else url)
-    store = Store(create_store_engine(parsed, busy_timeout_ms=busy_timeout_ms))
+    keys = DataKeys.from_environment() if keys is None else keys
+    store = Store(create_store_engine(parsed, busy_timeout_ms=busy_timeout_ms), keys)
     try:
         if migrate:
             store.migrate()
         else:
             store.ping()
+        store.check_keys()
     except BaseException:
         store.close()
         raise

@@ -5,16 +5,15 @@ from __future__ import annotations
 import enum
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Table, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.types import TypeEngine
 
 from dialer.errors import StoreError
-from dialer.store import dialing
+from dialer.store import dialing, lead_inserts, rows
 from dialer.store.queries import ReadUnitOfWork
 from dialer.store.records import (
     AttemptOutcome,
@@ -25,40 +24,18 @@ from dialer.store.records import (
     SuppressionScope,
 )
 from dialer.store.schema import (
-    TIMEZONE_SEPARATOR,
     audit_log,
     caller_id_marks,
     campaigns,
     lead_lists,
+    leads,
     line_events,
     number_status,
     require_aware,
     suppressions,
 )
-from dialer.store.schema import leads as leads_table
 from rules.contact import ContactPolicy
 from rules.number_status import NumberStatusRecord
-
-#: Leads sent to the database in one executemany.
-INSERT_BATCH = 10_000
-_LEAD_COLUMNS = (
-    "campaign_id",
-    "list_id",
-    "row_number",
-    "e164",
-    "raw",
-    "attributes",
-    "region",
-    "number_type",
-    "timezones",
-    "carrier",
-    "next_attempt_at",  # the ready queue is ordered by priority, then this
-    "created_at",
-    "priority",
-    "segment",
-)
-# One encoder for every lead: json.dumps with options builds a new one per call.
-_LEAD_ATTRIBUTES_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 class UnitOfWork(ReadUnitOfWork):
@@ -73,7 +50,10 @@ class UnitOfWork(ReadUnitOfWork):
       raises StoreError and the whole unit is rolled back;
     - suppression and number-status changes write an audit entry in the same
       transaction; adding an existing suppression or removing a missing one returns
-      False and writes none; every `put_number_status` is audited.
+      False and writes none; every `put_number_status` is audited;
+    - numbers, raw cells and attributes are encrypted under the current data key as
+      they are written, their lookup hash beside them; an audit subject that is an E.164
+      number is written as `number:<lookup hash>`.
     """
 
     # dialing (see dialer.store.dialing for the invariants)
@@ -85,14 +65,14 @@ class UnitOfWork(ReadUnitOfWork):
     ) -> list[ClaimedLead]:
         """Take up to `limit` due, callable leads from the ready queue (state `dialing`);
         with a contact `policy`, only leads its rules allow now (see `dialing.claim_leads`)."""
-        return dialing.claim_leads(self._conn, campaign_id=campaign_id, campaign=campaign,
-                                   limit=limit, now=now, max_attempts=max_attempts,
-                                   policy=policy, deferred=deferred,
-                                   stopped_sources=stopped_sources)
+        return dialing.claim_leads(self._conn, self._keys, campaign_id=campaign_id,
+                                   campaign=campaign, limit=limit, now=now,
+                                   max_attempts=max_attempts, policy=policy,
+                                   deferred=deferred, stopped_sources=stopped_sources)
 
     def record_attempts(self, new: Sequence[NewAttempt]) -> None:
         """Write attempts before they are dialed; each counts against its lead's cap."""
-        dialing.record_attempts(self._conn, new)
+        dialing.record_attempts(self._conn, self._keys, new)
 
     def release_leads(self, lead_ids: Sequence[int]) -> None:
         """Put claimed, undialed leads back in the queue."""
@@ -163,28 +143,24 @@ class UnitOfWork(ReadUnitOfWork):
 
     # leads
 
-    def insert_leads(self, leads: Sequence[NewLead]) -> int:
-        """Insert leads in batches of `INSERT_BATCH`; returns how many were inserted.
+    def insert_leads(self, new: Sequence[NewLead]) -> int:
+        """Insert leads in batches of `lead_inserts.INSERT_BATCH`; returns how many.
 
         A lead whose (campaign_id, e164) already exists is not skipped: it raises
         StoreError and the unit rolls back. Callers filter with `existing_e164s` first.
         A naive `created_at` raises ValueError.
         """
-        dialect = self._conn.dialect
-        # SQL compiled once by Core, rows sent straight to the driver's executemany:
-        # per-row parameter processing in Core costs more than the insert itself.
-        compiled = leads_table.insert().inline().compile(dialect=dialect, column_keys=_LEAD_COLUMNS)
-        if compiled.positional and tuple(compiled.positiontup or ()) != _LEAD_COLUMNS:
-            raise StoreError("unexpected column order in the compiled lead INSERT")
-        to_db = _DatetimeBinder(leads_table.c.created_at.type.dialect_impl(dialect), dialect)
-        for start in range(0, len(leads), INSERT_BATCH):
-            rows = _lead_rows(leads[start : start + INSERT_BATCH], to_db)
-            if compiled.positional:
-                self._conn.exec_driver_sql(compiled.string, rows)
-            else:
-                named = [dict(zip(_LEAD_COLUMNS, row, strict=True)) for row in rows]
-                self._conn.exec_driver_sql(compiled.string, named)
-        return len(leads)
+        return lead_inserts.insert_leads(self._conn, self._keys, new)
+
+    def update_waiting_lead(self, lead_id: int, *, due: datetime,
+                            attributes: Mapping[str, str]) -> bool:
+        """Give a lead still waiting in the queue (state `ready`) a new due time and
+        attributes; False, changing nothing, if it is not waiting."""
+        encrypted = self._keys.encrypt(
+            rows.LEADS_ATTRIBUTES, json.dumps(dict(attributes), ensure_ascii=False))
+        stmt = (update(leads).where(leads.c.id == lead_id, leads.c.state == "ready")
+                .values(next_attempt_at=require_aware(due, "due"), attributes=encrypted))
+        return bool(self._conn.execute(stmt).rowcount == 1)
 
     # suppressions
 
@@ -202,14 +178,15 @@ class UnitOfWork(ReadUnitOfWork):
         now = require_aware(now, "now")
         scope, campaign_key = _scope_key(scope, campaign)
         stmt = _dialect_insert(self._conn.dialect.name, suppressions).values(
-            e164=e164,
+            e164=self._keys.encrypt(rows.SUPPRESSIONS_E164, e164),
+            e164_hash=self._keys.lookup_hash(e164),
             scope=scope.value,
             campaign=campaign_key,
             reason=reason,
             created_at=now,
             created_by=actor,
         )
-        stmt = stmt.on_conflict_do_nothing(index_elements=["e164", "scope", "campaign"])
+        stmt = stmt.on_conflict_do_nothing(index_elements=["e164_hash", "scope", "campaign"])
         # RETURNING, not rowcount: PostgreSQL reports 1 from an implicit RETURNING id.
         if self._conn.execute(stmt.returning(suppressions.c.id)).first() is None:
             return False
@@ -232,7 +209,7 @@ class UnitOfWork(ReadUnitOfWork):
         stmt = (
             suppressions.delete()
             .where(
-                suppressions.c.e164 == e164,
+                suppressions.c.e164_hash == self._keys.lookup_hash(e164),
                 suppressions.c.scope == scope.value,
                 suppressions.c.campaign == campaign_key,
             )
@@ -259,15 +236,17 @@ class UnitOfWork(ReadUnitOfWork):
         recheck_at = None
         if record.recheck_at is not None:
             recheck_at = require_aware(record.recheck_at, "recheck_at")
+        digest = self._keys.lookup_hash(record.e164)
         current = self._conn.execute(
             select(number_status.c.status, number_status.c.observed_at)
-            .where(number_status.c.e164 == record.e164)
+            .where(number_status.c.e164_hash == digest)
             .with_for_update()
         ).one_or_none()
         if current is not None and current.observed_at > observed_at:
             return False
         old = None if current is None else current.status
         values: dict[str, Any] = {
+            "e164": self._keys.encrypt(rows.NUMBER_STATUS_E164, record.e164),
             "status": record.status.value,
             "observed_at": observed_at,
             "source": record.source,
@@ -275,9 +254,9 @@ class UnitOfWork(ReadUnitOfWork):
             "detail": record.detail,
         }
         stmt = _dialect_insert(self._conn.dialect.name, number_status).values(
-            e164=record.e164, **values
+            e164_hash=digest, **values
         )
-        self._conn.execute(stmt.on_conflict_do_update(index_elements=["e164"], set_=values))
+        self._conn.execute(stmt.on_conflict_do_update(index_elements=["e164_hash"], set_=values))
         detail = {
             "old_status": old,
             "new_status": record.status.value,
@@ -315,62 +294,15 @@ class UnitOfWork(ReadUnitOfWork):
     def audit(
         self, action: str, *, actor: str, subject: str, detail: Mapping[str, object], now: datetime
     ) -> None:
-        """Append an entry to the audit log (datetimes and enums in `detail` become text)."""
+        """Append an entry to the audit log (datetimes and enums in `detail` become text;
+        an E.164 `subject` is kept as `number:<lookup hash>`)."""
         now = require_aware(now, "now")
         self._conn.execute(
             audit_log.insert().values(
-                at=now, actor=actor, action=action, subject=subject, detail=_json(detail)
+                at=now, actor=actor, action=action,
+                subject=rows.audit_subject(self._keys, subject), detail=_json(detail)
             )
         )
-
-
-class _DatetimeBinder:
-    """A column type's bind processing for datetimes, done once per distinct value.
-
-    Leads of one import share their `created_at`, so remembering the last value saves
-    converting the same instant a million times.
-    """
-
-    def __init__(self, column_type: TypeEngine[Any], dialect: Dialect) -> None:
-        processor = column_type.bind_processor(dialect)
-        self._process: Callable[[Any], Any] = processor or _unchanged
-        self._last: datetime | None = None
-        self._last_bound: object = None
-
-    def __call__(self, value: datetime) -> object:
-        if value is not self._last:
-            self._last_bound = self._process(value)
-            self._last = value
-        return self._last_bound
-
-
-def _unchanged(value: Any) -> Any:
-    return value
-
-
-def _lead_rows(batch: Sequence[NewLead], to_db: _DatetimeBinder) -> list[tuple[object, ...]]:
-    """`batch` as parameter tuples in `_LEAD_COLUMNS` order."""
-    encode = _LEAD_ATTRIBUTES_ENCODER.encode
-    join = TIMEZONE_SEPARATOR.join
-    return [
-        (
-            lead.campaign_id,
-            lead.list_id,
-            lead.row_number,
-            lead.e164,
-            lead.raw,
-            encode(lead.attributes),
-            lead.region,
-            lead.number_type,
-            join(lead.timezones),
-            lead.carrier,
-            to_db(lead.due_at or lead.created_at),
-            to_db(lead.created_at),
-            lead.priority,
-            lead.segment,
-        )
-        for lead in batch
-    ]
 
 
 def _dialect_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:

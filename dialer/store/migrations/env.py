@@ -13,12 +13,22 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from dialer.store.engine import WRITE_OPTION, create_store_engine, default_url, normalize_url
+from dialer.errors import StoreError
+from dialer.store.engine import (
+    WRITE_OPTION,
+    create_store_engine,
+    default_url,
+    foreign_keys_off,
+    normalize_url,
+)
 from dialer.store.schema import metadata
 
 
 def run_on(connection: Connection) -> None:
-    """Run the pending migrations on `connection` (inside its transaction, if it has one)."""
+    """Run the pending migrations on `connection` (inside its transaction, if it has one).
+
+    On SQLite the caller has turned foreign keys off (`foreign_keys_off`) so tables can
+    be rebuilt; they are checked here, before the transaction commits."""
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -29,6 +39,11 @@ def run_on(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                tables = sorted({str(row[0]) for row in broken})
+                raise StoreError(f"the migration broke foreign keys in {', '.join(tables)}")
 
 
 def run_offline(url: str) -> None:
@@ -52,7 +67,7 @@ def main() -> None:
         return
     engine = create_store_engine(url)
     try:
-        with engine.connect() as own_connection:
+        with engine.connect() as own_connection, foreign_keys_off(own_connection):
             own_connection.execution_options(**{WRITE_OPTION: True})
             run_on(own_connection)
     finally:
