@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
-import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from dialer.clock import ScaledClock
-from dialer.serve.access import Role, create_api_key
-from dialer.serve.api import create_app
+from dialer.serve.access import Role
 from dialer.serve.service import Service
-from dialer.sim.scenario import default_scenario
-from dialer.store import Store
 from dialer.store.records import ATTEMPT_FIELDS
+from tests.serve.conftest import EXAMPLE, Headers, until
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cart-recovery" / "campaign.yaml"
 SPEED = 600.0  # ten simulated minutes a second
 CAMPAIGN = """\
 name: api-test
@@ -34,39 +27,6 @@ triggers:
   cart_abandoned: {delay: 2h}
 """
 
-Headers = Callable[[Role], dict[str, str]]
-
-
-@pytest.fixture
-def service(store: Store) -> Iterator[Service]:
-    world = default_scenario()
-    running = Service(store, clock=ScaledClock(world.start, SPEED), speed=SPEED,
-                      scenario=world)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.shutdown()
-
-
-@pytest.fixture
-def client(service: Service) -> Iterator[TestClient]:
-    with TestClient(create_app(service)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def as_role(service: Service) -> Headers:
-    keys: dict[Role, str] = {}
-
-    def headers(role: Role) -> dict[str, str]:
-        if role not in keys:
-            with service.store.write() as uow:
-                keys[role] = create_api_key(uow, name=f"test-{role}", role=role, actor="test",
-                                            now=datetime.now(UTC))
-        return {"Authorization": f"Bearer {keys[role]}"}
-
-    return headers
 
 
 def _create(client: TestClient, as_role: Headers, yaml: str = CAMPAIGN) -> Any:
@@ -74,13 +34,6 @@ def _create(client: TestClient, as_role: Headers, yaml: str = CAMPAIGN) -> Any:
                          headers=as_role(Role.SUPERVISOR))
     assert answer.status_code == 201, answer.text
     return answer.json()
-
-
-def _until(check: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 # --- access -------------------------------------------------------------------------------
@@ -143,15 +96,15 @@ def test_a_campaign_is_created_from_yaml_and_runs_paused_resumed_stopped(
     paused = client.post("/api/v1/campaigns/api-test/pause", headers=headers,
                          json={"reason": "team meeting"})
     assert paused.status_code == 200
-    _until(lambda: client.get("/api/v1/campaigns/api-test", headers=headers
+    until(lambda: client.get("/api/v1/campaigns/api-test", headers=headers
                               ).json()["state"] == "paused")
     assert client.get("/api/v1/campaigns/api-test", headers=headers).json()["reason"] == \
         "team meeting"
     assert client.post("/api/v1/campaigns/api-test/resume", headers=headers).status_code == 200
-    _until(lambda: client.get("/api/v1/campaigns/api-test", headers=headers
+    until(lambda: client.get("/api/v1/campaigns/api-test", headers=headers
                               ).json()["state"] == "running")
     assert client.post("/api/v1/campaigns/api-test/stop", headers=headers).status_code == 200
-    _until(lambda: client.get("/api/v1/campaigns/api-test", headers=headers
+    until(lambda: client.get("/api/v1/campaigns/api-test", headers=headers
                               ).json()["state"] == "finished")
     assert client.post("/api/v1/campaigns/api-test/pause", headers=headers).status_code == 409
     listed = client.get("/api/v1/campaigns", headers=headers).json()["campaigns"]
@@ -307,8 +260,8 @@ def ran(client: TestClient, as_role: Headers, service: Service) -> str:
     starts at once) and left to dial for a while."""
     service.register(EXAMPLE.read_text(encoding="utf-8"), actor="test",
                      base_dir=EXAMPLE.parent)
-    _until(lambda: service.status("cart-recovery").dials >= 60)
-    _until(lambda: sum(service.status("cart-recovery").dispositions.values()) >= 30)
+    until(lambda: service.status("cart-recovery").dials >= 60)
+    until(lambda: sum(service.status("cart-recovery").dispositions.values()) >= 30)
     return "cart-recovery"
 
 
@@ -362,7 +315,7 @@ def test_agents_log_in_through_the_api_and_take_calls(
     headers = as_role(Role.AGENT)
     answer = client.post(f"/api/v1/campaigns/{ran}/agents/crm-7/login", headers=headers)
     assert answer.status_code == 202
-    _until(lambda: service.status(ran).agents.get("ready", 0)
+    until(lambda: service.status(ran).agents.get("ready", 0)
            + service.status(ran).agents.get("on_call", 0) >= 1)
     assert client.post(f"/api/v1/campaigns/{ran}/agents/crm-7/fly", headers=headers
                        ).status_code == 400

@@ -19,15 +19,12 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
-from dialer.clock import ScaledClock
 from dialer.serve import dashboard
 from dialer.serve.access import Principal, Role, create_api_key, create_user
 from dialer.serve.api import create_app
 from dialer.serve.dashboard import StreamSettings, StreamTokens
 from dialer.serve.service import Service
 from dialer.serve.status import RunState
-from dialer.sim.scenario import default_scenario
-from dialer.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cart-recovery" / "campaign.yaml"
 SPEED = 300.0  # five simulated minutes a second
@@ -50,18 +47,6 @@ Keys = Callable[[Role], str]
 def store_url(tmp_path: Path) -> str:
     """The dashboard reads the service, not the database: SQLite is enough here."""
     return f"sqlite:///{tmp_path / 'dialer.db'}"
-
-
-@pytest.fixture
-def service(store: Store) -> Iterator[Service]:
-    world = default_scenario()
-    running = Service(store, clock=ScaledClock(world.start, SPEED), speed=SPEED,
-                      scenario=world)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.shutdown()
 
 
 @pytest.fixture

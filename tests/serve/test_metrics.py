@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dialer.clock import ScaledClock
-from dialer.serve.access import Role, create_api_key, create_user
+from dialer.serve.access import Role, create_user
 from dialer.serve.api import create_app
 from dialer.serve.service import Service
 from dialer.serve.status import CampaignStatus, RunState
@@ -27,44 +24,12 @@ from dialer.serve.webhooks import (
     WebhookSettings,
     delivery_counts,
 )
-from dialer.sim.scenario import default_scenario
-from dialer.store import Store
+from tests.serve.conftest import EXAMPLE, Headers
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cart-recovery" / "campaign.yaml"
 CAMPAIGN = "cart-recovery"
 SPEED = 600.0
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-Headers = Callable[[Role], dict[str, str]]
-
-
-@pytest.fixture
-def service(store: Store) -> Iterator[Service]:
-    world = default_scenario()
-    running = Service(store, clock=ScaledClock(world.start, SPEED), speed=SPEED,
-                      scenario=world)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.shutdown()
-
-
-@pytest.fixture
-def client(service: Service) -> Iterator[TestClient]:
-    with TestClient(create_app(service)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def as_role(service: Service) -> Headers:
-    def headers(role: Role) -> dict[str, str]:
-        with service.store.write() as uow:
-            key = create_api_key(uow, name=f"test-{role}", role=role, actor="test",
-                                 now=datetime.now(UTC))
-        return {"Authorization": f"Bearer {key}"}
-
-    return headers
 
 
 def _until(check: Callable[[], bool], seconds: float = 30.0) -> None:
